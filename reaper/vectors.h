@@ -1,0 +1,44 @@
+/* Vector stores as fsd sees them: which collections exist, which belong to
+ * no live row, and which index directories or rows no longer belong to any
+ * collection. Chroma (vector_db/chroma.sqlite3) is read strictly
+ * read-only here; removing is the reaper's job. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct vectors;
+
+enum vector_finding_kind {
+	VECTOR_DEAD_COLLECTION, /* its pattern's key is not live (e.g. file-<id> with no file row) */
+	VECTOR_ORPHAN_DIR,      /* index directory named like a segment id with no such segment */
+	VECTOR_ORPHAN_ROWS,     /* embeddings whose segment is gone */
+	VECTOR_UNKNOWN,         /* a collection that matches no pattern: never reaped, reported */
+};
+
+struct vector_finding {
+	enum vector_finding_kind kind;
+	const char *collection; /* name, or NULL */
+	const char *id;         /* collection id, directory name or segment id */
+	const char *key;        /* the key the pattern extracted, or NULL */
+	uint64_t embeddings;    /* rows that would go */
+	uint64_t bytes;         /* bytes on disk (index directory) */
+};
+
+/* Opens the store described by `v`; `keys_alive` is asked, per pattern
+ * query, whether a key is alive (the caller answers from the reference
+ * source). -ENOENT: no store at the path; -EBUSY never (read-only). */
+int vectors_open(const struct config_vectors *v, struct vectors **ret);
+void vectors_free(struct vectors *vs); /* accepts NULL */
+const char *vectors_errmsg(const struct vectors *vs);
+
+/* Decides whether `key` is alive for pattern index `pattern_index`
+ * (an index into v->collections). Returns 1 alive, 0 dead, <0 error
+ * (then nothing is reported as dead: fail closed). */
+typedef int (*vectors_alive_fn)(size_t pattern_index, const char *key, void *ud);
+
+/* Reports every finding to `cb` (strings valid during the call). */
+int vectors_audit(struct vectors *vs, vectors_alive_fn alive, void *alive_ud,
+		  int (*cb)(const struct vector_finding *f, void *ud), void *ud);
