@@ -41,17 +41,24 @@ enum {
 };
 
 /* Opens the source's database (sqlite:///path now; postgresql:// gives
- * -EPROTONOSUPPORT until it is implemented). `src` must outlive the handle. */
-int refsource_open(const struct config_source *src, unsigned flags, struct refsource **ret);
+ * -EPROTONOSUPPORT until it is implemented) and checks that it answers.
+ * `src` must outlive the handle. On failure, if ret_error is not NULL, it
+ * gets a malloc'd message naming the source and the database. */
+int refsource_open(const struct config_source *src, unsigned flags, struct refsource **ret,
+		   char **ret_error);
 void refsource_close(struct refsource *rs); /* accepts NULL */
 const char *refsource_errmsg(const struct refsource *rs);
 const struct config_source *refsource_config(const struct refsource *rs);
 
 /* A consistent snapshot: every query between begin and end sees the same
- * database state (SQLite: one read transaction; PostgreSQL: REPEATABLE
- * READ READ ONLY). Cursors must be freed before end. Nesting is an error. */
+ * database state (SQLite: one transaction, BEGIN IMMEDIATE on a read-write
+ * handle so that a re-check and the removal it allows are atomic;
+ * PostgreSQL: REPEATABLE READ). Cursors must be freed before end, which
+ * commits; rollback undoes any refsource_remove() done inside. Nesting is
+ * -EBUSY. */
 int refsource_snapshot_begin(struct refsource *rs);
 int refsource_snapshot_end(struct refsource *rs);
+int refsource_snapshot_rollback(struct refsource *rs);
 
 /* One row of the owners query. Strings are valid until the next
  * refsource_owners_next() or _free(). The key is never NULL (rows with a
@@ -108,9 +115,10 @@ int refsource_query_keys(struct refsource *rs, const char *sql, const char *what
 			 struct refkeys *into);
 
 /* Runs the source's `remove` statements for each key (bound as :key, or
- * ?1), in config order, all keys in ONE transaction; -EROFS without
+ * ?1), in config order, all keys in ONE transaction: its own, or the open
+ * snapshot's (then snapshot_end commits it); -EROFS without
  * REFSOURCE_READWRITE. Returns the number of rows deleted by the last
- * statement (the owner rows). On error the transaction is rolled back. */
+ * statement (the owner rows). On error its own transaction is rolled back. */
 int refsource_remove(struct refsource *rs, const char *const *keys, size_t n);
 
 /* A compact set of keys: 64-bit hashes in an open-addressing table
