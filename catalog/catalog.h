@@ -65,6 +65,7 @@ enum {
  * fsd gives -EPROTONOSUPPORT. */
 int catalog_open(const char *path, unsigned flags, struct catalog **ret);
 void catalog_close(struct catalog *c); /* accepts NULL */
+/* With NULL: the message of this thread's last failed catalog_open(). */
 const char *catalog_errmsg(const struct catalog *c);
 const char *catalog_path(const struct catalog *c);
 int catalog_schema_version(struct catalog *c);

@@ -1,0 +1,35 @@
+/* Catalog calls that only the catalog module itself (the scanner) uses:
+ * loading one directory's rows in one query, finding the subdirectories
+ * the catalog knows below a directory, and remembering per root when it
+ * was last fully scanned and with which key derivation. Not part of the
+ * public contract; the schema behind them may change with migrations. */
+#pragma once
+
+#include "catalog/catalog.h"
+
+/* Calls cb for each row (any state but gone) whose parent directory is
+ * exactly `dir` ("" for the root's top level), in path order. f->path is
+ * the full relative path. A negative return from cb stops with that error. */
+int catalog_dir_load(struct catalog *c, int64_t root_id, const char *dir, size_t dir_len,
+		     int (*cb)(const struct catalog_file *f, void *ud), void *ud);
+
+/* Calls cb with the name (one path component) of every subdirectory of
+ * `dir` that holds, at any depth, a row that is not gone. A name may be
+ * reported twice (callers de-duplicate); memory does not grow with the
+ * subtree, and each child costs one or two index seeks. */
+int catalog_dir_children(struct catalog *c, int64_t root_id, const char *dir, size_t dir_len,
+			 int (*cb)(const char *name, size_t len, void *ud), void *ud);
+
+/* Per-root bookkeeping of the scanner. A complete scan at `scanned_ns`
+ * means every row still present was seen then: last_seen_ns reads as at
+ * least that, so an unchanged file costs no write. `key_spec` identifies
+ * the key derivation the stored keys were made with ("" if none yet). */
+int catalog_root_scanned(struct catalog *c, int64_t root_id, int64_t scanned_ns,
+			 const char *key_spec);
+int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret);
+
+/* Sets only the key of one row (after a change of key derivation). */
+int catalog_file_set_key(struct catalog *c, int64_t id, const char *key);
+
+/* True while a transaction from catalog_begin() is open. */
+bool catalog_in_transaction(struct catalog *c);
