@@ -1194,6 +1194,22 @@ static int interpret_section(struct parser *p, struct config *c, size_t i)
 	}
 }
 
+/* The line of `key` in section [type name], for messages about checks
+ * that span sections; the section's own line if the key is absent. */
+static int key_line(const struct parser *p, const char *type, const char *name, const char *key,
+		    int fallback)
+{
+	for (size_t i = 0; i < p->n_secs; i++) {
+		const struct config_section *s = &p->secs[i];
+		if (!s->type || !streq(s->type, type) || !streq_ptr(s->name, name))
+			continue;
+		for (size_t k = 0; k < s->n_kv; k++)
+			if (streq(s->kv[k].key, key))
+				return s->kv[k].line;
+	}
+	return fallback;
+}
+
 static bool path_inside(const char *inner, const char *outer)
 {
 	const char *rest = startswith(inner, outer);
@@ -1205,20 +1221,22 @@ static void check_roots(struct parser *p, const struct config *c)
 	for (size_t i = 0; i < c->n_roots; i++) {
 		const struct config_root *r = &c->roots[i];
 		const struct config_source *src = config_find_source(c, r->source);
+		int sline = key_line(p, "root", r->name, "source", r->line);
 		if (r->source && !src)
-			perr(p, r->line, "[root %s] source: no [source %s] is defined", r->name,
+			perr(p, sline, "[root %s] source: no [source %s] is defined", r->name,
 			     r->source);
 		else if (src && !src->owners)
-			perr(p, r->line, "[root %s] source: [source %s] has no 'owners' query to "
-					 "say which rows own files", r->name, r->source);
+			perr(p, sline, "[root %s] source: [source %s] has no 'owners' query to "
+				       "say which rows own files", r->name, r->source);
 		for (size_t j = 0; r->path && j < c->n_roots; j++) {
 			const struct config_root *o = &c->roots[j];
 			if (j == i || !o->path || !path_inside(r->path, o->path))
 				continue;
 			if (streq(r->path, o->path) && j > i)
 				continue;
-			perr(p, r->line, "[root %s] path: %s is %s [root %s] (line %d); roots must "
-					 "not overlap", r->name, r->path,
+			perr(p, key_line(p, "root", r->name, "path", r->line),
+			     "[root %s] path: %s is %s [root %s] (line %d); roots must not overlap",
+			     r->name, r->path,
 			     streq(r->path, o->path) ? "the same directory as" : "inside",
 			     o->name, o->line);
 		}
@@ -1231,7 +1249,8 @@ static void check_vectors(struct parser *p, const struct config *c)
 		const struct config_vectors *v = &c->vectors[i];
 		const struct config_source *src = v->source ? config_find_source(c, v->source) : NULL;
 		if (v->source && !src) {
-			perr(p, v->line, "[vectors %s] source: no [source %s] is defined", v->name,
+			perr(p, key_line(p, "vectors", v->name, "source", v->line),
+			     "[vectors %s] source: no [source %s] is defined", v->name,
 			     v->source);
 			continue;
 		}
@@ -1461,15 +1480,17 @@ static int config_identity(const struct config *c, char **ret_ident, char **ret_
 	return 0;
 }
 
+/* An explicit $XDG_STATE_HOME wins even for root, so that a test suite or
+ * a confined service can keep its catalog away from /var/lib/fsd. */
 static int state_dir(char **ret)
 {
 	const char *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
 
-	if (geteuid() == 0)
-		*ret = strdup("/var/lib/fsd");
-	else if (xdg && xdg[0] == '/')
+	if (xdg && xdg[0] == '/')
 		return asprintf(ret, "%s/fsd", xdg) < 0 ? -ENOMEM : 0;
+	else if (geteuid() == 0)
+		*ret = strdup("/var/lib/fsd");
 	else {
 		if (!home || home[0] != '/') {
 			struct passwd *pw = getpwuid(geteuid());
@@ -1503,7 +1524,8 @@ int config_default_catalog(const struct config *c, char **ret)
 /* ---- printing the effective configuration ---- */
 
 /* A duration in the largest unit that holds it exactly, so that printing
- * and parsing again gives the same nanoseconds. */
+ * and parsing again gives the same nanoseconds; hours below a week read
+ * better than days ("24h", "48h", "7d"). */
 static const char *format_duration_exact(char *buf, size_t len, int64_t ns)
 {
 	static const struct {
@@ -1514,7 +1536,7 @@ static const char *format_duration_exact(char *buf, size_t len, int64_t ns)
 		{"s", 1000000000LL},     {"ms", 1000000LL},      {"us", 1000LL},
 	};
 	for (size_t i = 0; ns != 0 && i < ELEMENTSOF(units); i++)
-		if (ns % units[i].ns == 0) {
+		if (ns % units[i].ns == 0 && !(i == 0 && ns < 7 * units[0].ns)) {
 			snprintf(buf, len, "%lld%s", (long long)(ns / units[i].ns), units[i].unit);
 			return buf;
 		}

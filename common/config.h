@@ -143,7 +143,12 @@ int config_print(const struct config *c, FILE *f);
 /* Default catalog path for this configuration: /var/lib/fsd/<id>.db as
  * root, $XDG_STATE_HOME/fsd/<id>.db (or ~/.local/state/fsd) otherwise,
  * where <id> is stable for the same config file or preset+data dir.
- * Returns a malloc'd string in *ret. */
+ * Returns a malloc'd string in *ret.
+ * Details: an absolute $XDG_STATE_HOME, when set, is used even as root
+ * (test suites, confined services); <id> is "<stem>-<16 hex digits>", the
+ * stem being the preset name or the config file's name up to its first
+ * '.', the digits XXH64 of realpath(config file) or of
+ * "preset:NAME:realpath(DATA_DIR)". The directory is not created here. */
 int config_default_catalog(const struct config *c, char **ret);
 
 const struct config_root *config_find_root(const struct config *c, const char *name);

@@ -62,6 +62,10 @@ int parse_duration(const char *s, int64_t *ret_ns)
 		int64_t unit = duration_unit(s, n);
 		if (unit < 0)
 			return -EINVAL;
+		/* A bare number means seconds only on its own: "1 2" or "1.5.5"
+		 * are typos, not sums. */
+		if (n == 0 && (any || s[n]))
+			return -EINVAL;
 		s += n;
 		while (isspace((unsigned char)*s))
 			s++;
@@ -89,7 +93,7 @@ int parse_size(const char *s, uint64_t *ret_bytes)
 		return -EINVAL;
 	errno = 0;
 	long double v = strtold(s, &end);
-	if (end == s || errno || v < 0)
+	if (end == s || errno || v < 0 || !isfinite((double)v))
 		return -EINVAL;
 	while (isspace((unsigned char)*end))
 		end++;
@@ -139,7 +143,8 @@ const char *format_bytes(char *buf, size_t len, uint64_t bytes)
 	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
 	double v = (double)bytes;
 	size_t u = 0;
-	while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+	/* 1023.95 and up would print as "1024.0": move to the next unit. */
+	while (v >= (u == 0 ? 1024 : 1023.95) && u + 1 < sizeof units / sizeof units[0]) {
 		v /= 1024;
 		u++;
 	}
