@@ -42,3 +42,38 @@ typedef int (*vectors_alive_fn)(size_t pattern_index, const char *key, void *ud)
 /* Reports every finding to `cb` (strings valid during the call). */
 int vectors_audit(struct vectors *vs, vectors_alive_fn alive, void *alive_ud,
 		  int (*cb)(const struct vector_finding *f, void *ud), void *ud);
+
+/* Listing, for the reaper and for reports. Strings are valid during the
+ * call; a negative return from `cb` stops the walk and is returned. */
+struct vector_collection {
+	const char *id;
+	const char *name;
+	uint64_t embeddings; /* rows over all its segments */
+};
+
+struct vector_segment {
+	const char *id;
+	const char *collection; /* collection id */
+	const char *scope;      /* "VECTOR" or "METADATA" */
+	const char *type;       /* e.g. "urn:chroma:segment/vector/hnsw-local-persisted" */
+	bool dir_exists;        /* VECTOR: vector_db/<id>/ is present (Chroma creates it lazily) */
+	uint64_t bytes;         /* VECTOR: apparent size of that directory */
+};
+
+int vectors_list_collections(struct vectors *vs,
+			     int (*cb)(const struct vector_collection *c, void *ud), void *ud);
+/* All segments, or those of one collection id. */
+int vectors_list_segments(struct vectors *vs, const char *collection_id,
+			  int (*cb)(const struct vector_segment *s, void *ud), void *ud);
+/* The vector_db directory the store was opened from. */
+const char *vectors_path(const struct vectors *vs);
+
+/* Matches a collection name against a pattern and extracts the key:
+ * "file-{}" matches "file-<anything non-empty>"; the bare "{}" matches
+ * only uuid-shaped names (8-4-4-4-12 hex digits), since it would
+ * otherwise claim every collection ("knowledge-bases", "web-search-...");
+ * a pattern without "{}" matches exactly that name and the key is the
+ * name. Returns 1 and the NUL-terminated key in buf, 0 for no match,
+ * -ENOBUFS. The first matching pattern of a store decides. */
+int vectors_pattern_match(const char *pattern, const char *name, char *buf, size_t bufsz);
+bool vectors_is_uuid(const char *s);
