@@ -381,17 +381,19 @@ static int handler(void *user, const char *section, const char *name, const char
 static pthread_mutex_t ini_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* inih's switches are process globals in Debian's build: set them for our
- * parse (long lines, no inline comments so that SQL and regexes may hold
- * ';') and put them back. */
+ * parse and put them back. One heap line buffer of CONFIG_MAX_LINE bytes
+ * (growing it would hand the reader partial lines), no inline comments
+ * so that SQL and regexes may hold ';'. */
 static int parse_raw(struct parser *p)
 {
 	pthread_mutex_lock(&ini_lock);
 	bool use_stack = ini_use_stack, realloc_ok = ini_allow_realloc;
 	bool inline_comments = ini_allow_inline_comments, multiline = ini_allow_multiline;
 	bool stop = ini_stop_on_first_error;
-	int max_line = ini_max_line;
+	int max_line = ini_max_line, initial = ini_initial_alloc;
 	ini_use_stack = false;
 	ini_allow_realloc = false;
+	ini_initial_alloc = CONFIG_MAX_LINE;
 	ini_max_line = CONFIG_MAX_LINE;
 	ini_allow_inline_comments = false;
 	ini_allow_multiline = true;
@@ -400,6 +402,7 @@ static int parse_raw(struct parser *p)
 	ini_use_stack = use_stack;
 	ini_allow_realloc = realloc_ok;
 	ini_max_line = max_line;
+	ini_initial_alloc = initial;
 	ini_allow_inline_comments = inline_comments;
 	ini_allow_multiline = multiline;
 	ini_stop_on_first_error = stop;

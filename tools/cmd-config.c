@@ -3,6 +3,7 @@
  * as config text that reads back the same, or as JSON. */
 #include "common/log.h"
 #include "common/parse.h"
+#include "reaper/rules.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -183,6 +184,27 @@ static int config_show(struct fsdctl *ctx)
 	return 0;
 }
 
+/* The parser has checked everything but the [rule] sections, which the
+ * reaper reads: check them the way `fsdctl reap` will. */
+static int config_check(struct fsdctl *ctx)
+{
+	_cleanup_free_ char *msg = NULL;
+	struct rules *rules = NULL;
+
+	int r = rules_parse(ctx->cfg, &rules, &msg);
+	rules_free(rules);
+	if (r < 0) {
+		if (msg)
+			fprintf(stderr, "%s%s", msg,
+				*msg && msg[strlen(msg) - 1] != '\n' ? "\n" : "");
+		else
+			log_error_errno(r, "Failed to check the rules: %m");
+		return EXIT_ERROR;
+	}
+	printf("%s: ok\n", ctx->cfg->file);
+	return EXIT_CLEAN;
+}
+
 int cmd_config(struct fsdctl *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -212,6 +234,5 @@ int cmd_config(struct fsdctl *ctx, int argc, char **argv)
 		return EXIT_ERROR;
 	if (streq(argv[optind], "show"))
 		return config_show(ctx) < 0 ? EXIT_ERROR : EXIT_CLEAN;
-	printf("%s: ok\n", ctx->cfg->file);
-	return EXIT_CLEAN;
+	return config_check(ctx);
 }
