@@ -8,7 +8,8 @@
 # usage: bench/run.sh [--clean]
 # env:   BUILD (build), BENCH_DIR (/var/tmp/fsd-bench), BENCH_SCALE (1.0),
 #        BENCH_RUNS (3), BENCH_SEED (1),
-#        BENCH_ONLY ("tree scan rescan audit reap daemon fuse" or a subset)
+#        BENCH_ONLY ("tree scan rescan audit reap daemon fuse" or a subset),
+#        BENCH_PERF=1 (also profile fsd's runs with perf into $BENCH_DIR/perf-*)
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -120,6 +121,19 @@ fsd_scan() {
 	[ "$BENCH_RC" -le 1 ]
 }
 
+# perf_profile NAME CMD...: one more run of CMD under perf, its profile
+# kept in $BENCH_DIR/perf-NAME.{data,txt} (with BENCH_PERF=1 only).
+perf_profile() {
+	local name=$1
+	shift
+	[ "${BENCH_PERF:-0}" = 1 ] || return 0
+	perf record -q -F 1999 -g -o "$BENCH_DIR/perf-$name.data" -- "$@" >>"$BENCH_LOG" 2>&1 ||
+		{ fail "perf record $name"; return; }
+	perf report -i "$BENCH_DIR/perf-$name.data" --no-children --sort dso,sym --stdio \
+		-g none 2>/dev/null | grep -v '^#' | grep . | head -40 >"$BENCH_DIR/perf-$name.txt"
+	note "$name: perf profile in $BENCH_DIR/perf-$name.txt"
+}
+
 # The three ways to hash every file that an operator has at hand.
 peer_xxh() {
 	bench_time bash -c 'find "$1" -type f -print0 | xargs -0 -P"$2" xxhsum -H2 >/dev/null' \
@@ -170,6 +184,10 @@ bench_scan() {
 	local f=-
 	[ "$why" = failed ] && f=FAIL
 	[ ${#fsd[@]} -gt 0 ] && [ "$why" != failed ] && f=$(bench_median "${fsd[@]}")
+	if [ -z "$why" ]; then
+		rm -f "$WORK/scan.db" "$WORK/scan.db-wal" "$WORK/scan.db-shm"
+		perf_profile scan-empty "$FSDCTL" scan -c "$WORK/scan.conf"
+	fi
 	bench_row "scan, empty catalog vs find|xargs xxhsum" "$f" "$(bench_median "${x1[@]}")" faster 1.5
 	bench_row "scan, empty catalog vs ... xargs -P2" "$f" "$(bench_median "${x2[@]}")" faster -
 	bench_row "scan, empty catalog vs rmlint" "$f" "$(bench_median "${rm[@]}")" faster -
@@ -205,6 +223,7 @@ bench_rescan() {
 	done
 	[ "$why" = failed ] && f=FAIL
 	[ ${#fsd[@]} -gt 0 ] && [ "$why" != failed ] && f=$(bench_median "${fsd[@]}")
+	[ -z "$why" ] && perf_profile rescan "$FSDCTL" scan -c "$WORK/scan.conf"
 	bench_row "rescan, nothing changed vs find -printf" "$f" "$(bench_median "${walk[@]}")" time 1.5
 	[ ${#rss[@]} -gt 0 ] &&
 		bench_row "rescan: peak RSS" "$(bench_mib "$(bench_max "${rss[@]}")")" - info - MiB
@@ -246,6 +265,7 @@ bench_audit() {
 		fi
 		t+=("$BENCH_T") rss+=("$BENCH_RSS_KIB")
 	done
+	[ -z "$why" ] && perf_profile audit "$FSDCTL" audit -c "$dir/fsd.conf"
 	local ft=- fr=-
 	[ "$why" = failed ] && ft=FAIL fr=FAIL
 	if [ ${#t[@]} -gt 0 ] && [ "$why" != failed ]; then
