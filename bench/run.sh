@@ -70,6 +70,7 @@ clean() {
 make_tree() {
 	local plan stamp bytes files need avail
 	plan=$("$MKTREE" -n -s "$BENCH_SCALE" -S "$BENCH_SEED") || die "mktree -n failed"
+	TREE_FILES=$(sed -n 's/.* files=\([0-9]*\).*/\1/p' <<<"$plan")
 	stamp="mktree $(sha256sum bench/mktree.c | cut -c1-16) seed=$BENCH_SEED scale=$BENCH_SCALE $plan"
 	if [ -d "$TREE" ] && [ "$(cat "$TREE.stamp" 2>/dev/null)" = "$stamp" ]; then
 		bench_say "reusing $TREE ($plan)"
@@ -134,6 +135,16 @@ perf_profile() {
 	note "$name: perf profile in $BENCH_DIR/perf-$name.txt"
 }
 
+# check_catalog: a fast scan must also be a complete one: every file of
+# the tree present and hashed in the catalog.
+check_catalog() {
+	local got
+	got=$(sqlite3 "$WORK/scan.db" "SELECT count(*) FROM files WHERE state = 0 AND hash IS NOT NULL" \
+		2>>"$BENCH_LOG") || { fail "cannot read $WORK/scan.db"; return; }
+	[ "$got" = "$TREE_FILES" ] ||
+		fail "fsd scan catalogued $got hashed files, the tree has $TREE_FILES"
+}
+
 # The three ways to hash every file that an operator has at hand.
 peer_xxh() {
 	bench_time bash -c 'find "$1" -type f -print0 | xargs -0 -P"$2" xxhsum -H2 >/dev/null' \
@@ -184,6 +195,7 @@ bench_scan() {
 	local f=-
 	[ "$why" = failed ] && f=FAIL
 	[ ${#fsd[@]} -gt 0 ] && [ "$why" != failed ] && f=$(bench_median "${fsd[@]}")
+	[ -z "$why" ] && check_catalog
 	if [ -z "$why" ]; then
 		rm -f "$WORK/scan.db" "$WORK/scan.db-wal" "$WORK/scan.db-shm"
 		perf_profile scan-empty "$FSDCTL" scan -c "$WORK/scan.conf"
