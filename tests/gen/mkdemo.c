@@ -45,7 +45,9 @@ static void usage(FILE *f)
 		"  --upload-root NAME root name in the manifest (default uploads)\n"
 		"  --vector-root NAME vector store name in the manifest (default chroma)\n"
 		"  --force            replace DIR if it holds an earlier demo (a webui.db)\n"
-		"  --bit-rot          damage one live upload, keeping size and mtime\n");
+		"  --bit-rot          damage one live upload, keeping size and mtime\n"
+		"       fsd-mkdemo --escape < BYTES\n"
+		"Prints stdin escaped as manifest items are (tests compare reports with it).\n");
 }
 
 enum {
@@ -61,11 +63,12 @@ enum {
 	OPT_VECTOR_ROOT,
 	OPT_FORCE,
 	OPT_BIT_ROT,
+	OPT_ESCAPE,
 };
 
 struct opts {
 	const char *manifest;
-	bool force, bit_rot;
+	bool force, bit_rot, escape;
 };
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -96,6 +99,7 @@ static int parse_args(int argc, char **argv, struct gen *g, struct opts *o)
 		{"vector-root", required_argument, NULL, OPT_VECTOR_ROOT},
 		{"force", no_argument, NULL, OPT_FORCE},
 		{"bit-rot", no_argument, NULL, OPT_BIT_ROT},
+		{"escape", no_argument, NULL, OPT_ESCAPE},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv, struct gen *g, struct opts *o)
 		case OPT_VECTOR_ROOT: g->vector_root = optarg; break;
 		case OPT_FORCE: o->force = true; break;
 		case OPT_BIT_ROT: o->bit_rot = true; break;
+		case OPT_ESCAPE: o->escape = true; return 0;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -224,6 +229,31 @@ int gen_bit_rot(const char *dir)
 	return futimens(fd, ts) < 0 ? negative_errno() : 0;
 }
 
+static int escape_stdin(void)
+{
+	_cleanup_free_ char *buf = NULL, *esc = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+
+	do {
+		if (len == cap) {
+			char *b = realloc(buf, cap = cap ? cap * 2 : 4096);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		n = read(STDIN_FILENO, buf + len, cap - len);
+		if (n < 0 && errno != EINTR)
+			return negative_errno();
+		len += n > 0 ? (size_t)n : 0;
+	} while (n != 0);
+	esc = gen_escape(buf, len);
+	if (!esc)
+		return -ENOMEM;
+	printf("%s\n", esc);
+	return fflush(stdout) == 0 ? 0 : negative_errno();
+}
+
 static int generate(struct gen *g, const struct opts *o)
 {
 	int r = prepare_dir(g->dir, o->force);
@@ -258,6 +288,8 @@ int main(int argc, char **argv)
 	g.fixtures = getenv("FSD_FIXTURES") ?: "tests/fixtures";
 	if (parse_args(argc, argv, &g, &o) < 0)
 		return 2;
+	if (o.escape)
+		return escape_stdin() < 0 ? 1 : 0;
 	r = o.bit_rot ? gen_bit_rot(g.dir) : generate(&g, &o);
 	if (g.dirfd >= 0)
 		close(g.dirfd);
