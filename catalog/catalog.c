@@ -114,9 +114,12 @@ static const char *const statement_sql[_ST_MAX] = {
 		      " last_seen_ns = excluded.last_seen_ns, gone_ns = excluded.gone_ns,"
 		      " state = excluded.state, flags = excluded.flags, error = excluded.error",
 	[ST_GET] = "SELECT " FILE_COLUMNS " FROM files f WHERE f.root_id = ?1 AND f.path = ?2",
-	[ST_DIR_LOAD] = "SELECT " FILE_COLUMNS " FROM files f WHERE f.root_id = ?1 AND f.dir = ?2"
+	/* Without statistics the planner would rather walk the whole root in
+	 * path order than sort one directory's rows. */
+	[ST_DIR_LOAD] = "SELECT " FILE_COLUMNS " FROM files f INDEXED BY files_dir"
+			" WHERE f.root_id = ?1 AND f.dir = ?2"
 			" AND f.state <> 1 ORDER BY f.path",
-	[ST_DIR_SEEK] = "SELECT dir FROM files WHERE root_id = ?1 AND state <> 1"
+	[ST_DIR_SEEK] = "SELECT dir FROM files INDEXED BY files_dir WHERE root_id = ?1 AND state <> 1"
 			" AND dir >= ?2 AND dir < ?3 ORDER BY dir LIMIT 1",
 	[ST_SET_KEY] = "UPDATE files SET key = ?2 WHERE id = ?1",
 };

@@ -1,0 +1,1255 @@
+/* The scanner (scan.h). One walking thread reads each directory of a root
+ * fd-relatively (getdents64 + statx with AT_SYMLINK_NOFOLLOW), compares it
+ * with that directory's catalog rows loaded in one query, and hands the
+ * files that need reading to a pool of hashing threads through a bounded
+ * queue. Results come back to the walking thread, which alone writes the
+ * catalog, in batched transactions. Memory holds one directory listing
+ * per level of the current path plus the queue, never the tree.
+ *
+ * Safety: directories are opened with O_NOFOLLOW relative to their
+ * parent, files with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_XDEV) where the kernel has it (else O_NOFOLLOW); mount points
+ * (another device, another mount id, or STATX_ATTR_MOUNT_ROOT, which
+ * catches bind mounts of the same filesystem) are not entered. */
+#include "catalog/scan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+#include "catalog/catalog-internal.h"
+#include "catalog/hash.h"
+#include "catalog/key.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "common/util.h"
+
+#define QUEUE_MAX 1024
+#define HASH_BUF (512 * 1024)
+#define BATCH_ROWS 2000
+#define BATCH_NS (500 * 1000000LL)
+#define PROGRESS_NS (100 * 1000000LL)
+#define DEPTH_MAX 512
+#define KEY_MAX 4096
+
+/* A directory fd shared by the jobs queued from it; the last user closes. */
+struct dirref {
+	int fd;
+	atomic_int refs;
+};
+
+/* What the scanner knows of a file: from statx, or from a catalog row. */
+struct meta {
+	int64_t size, mtime_ns, ctime_ns;
+	uint64_t ino, dev;
+	uint32_t mode;
+};
+
+/* The catalog row of a file, as far as the comparison needs it. */
+struct old {
+	bool exists, hashed;
+	struct catalog_hash hash;
+	struct meta m;
+	enum catalog_state state;
+	unsigned flags;
+};
+
+/* One file to hash. The walker fills the input half; a worker fills
+ * the result half (res, error, hash, bytes, got). */
+struct job {
+	struct job *next;
+	struct dirref *dir;
+	struct meta seen;
+	struct old old;
+	enum { RES_OK, RES_VANISHED, RES_UNREADABLE } res;
+	int error;
+	struct catalog_hash hash;
+	uint64_t bytes;
+	struct meta got;
+	size_t name_off, path_len;
+	char path[];
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t more, space, done_cond;
+	struct job *head, *tail, *done;
+	unsigned queued, busy;
+	bool stop, one_fs;
+	pthread_t *threads;
+	unsigned n_threads;
+};
+
+struct scan {
+	struct catalog *c;
+	int64_t root_id;
+	const struct config_root *root;
+	const struct scan_options *o;
+	struct scan_stats st;
+	struct keyer *keyer;
+	bool rekey;
+	uint64_t dev, mnt_id;
+	bool have_mnt_id;
+	unsigned pending;
+	int64_t batch_start, last_progress;
+	struct pool pool;
+	char path[PATH_MAX + 1];
+	size_t path_len;
+};
+
+/* One directory's listing and rows, sorted by name for a merge. */
+struct entry {
+	size_t name; /* offset into names */
+	size_t len;
+};
+struct listing {
+	char *names;
+	size_t names_len, names_cap;
+	struct entry *e;
+	size_t n, cap;
+};
+
+struct rows {
+	struct listing names; /* the rows' file names, in path order */
+	struct old *old;
+	char **keys; /* only when re-keying */
+	int64_t *ids;
+	size_t n, cap;
+	size_t dir_len;
+	bool want_keys;
+};
+
+static void dirref_put(struct dirref *d)
+{
+	if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+		close(d->fd);
+		free(d);
+	}
+}
+
+static struct dirref *dirref_new(int fd)
+{
+	struct dirref *d = malloc(sizeof(*d));
+	if (!d)
+		return NULL;
+	d->fd = fd;
+	atomic_init(&d->refs, 1);
+	return d;
+}
+
+static int64_t ts_ns(const struct statx_timestamp *t)
+{
+	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static void meta_from_statx(const struct statx *sx, struct meta *m)
+{
+	*m = (struct meta){
+		.size = (int64_t)sx->stx_size,
+		.mtime_ns = ts_ns(&sx->stx_mtime),
+		.ctime_ns = ts_ns(&sx->stx_ctime),
+		.ino = sx->stx_ino,
+		.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
+		.mode = sx->stx_mode,
+	};
+}
+
+static void meta_from_stat(const struct stat *st, struct meta *m)
+{
+	*m = (struct meta){
+		.size = st->st_size,
+		.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+		.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
+		.ino = st->st_ino,
+		.dev = st->st_dev,
+		.mode = st->st_mode,
+	};
+}
+
+/* ---- hashing workers ---- */
+
+static int open_beneath(int dirfd, const char *name, bool one_fs)
+{
+	static atomic_int no_openat2;
+	int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+
+	if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+				   (one_fs ? RESOLVE_NO_XDEV : 0),
+		};
+		long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return fd < 0 ? -errno : (int)fd;
+		/* Seccomp filters answer EPERM for syscalls they do not know. */
+		atomic_store(&no_openat2, 1);
+	}
+	int fd = openat(dirfd, name, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+static int classify_error(struct job *j, int r)
+{
+	j->error = -r;
+	/* Gone, or no longer a regular file of this filesystem. */
+	if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -EXDEV || r == -EISDIR)
+		j->res = RES_VANISHED;
+	else
+		j->res = RES_UNREADABLE;
+	return r;
+}
+
+static void hash_job(struct pool *p, struct job *j, void *buf)
+{
+	struct stat st;
+	int r;
+
+	r = FAILPOINT("scan-before-hash");
+	if (r < 0) {
+		classify_error(j, r);
+		return;
+	}
+	_cleanup_close_ int fd = open_beneath(j->dir->fd, j->path + j->name_off, p->one_fs);
+	if (fd < 0) {
+		classify_error(j, fd);
+		return;
+	}
+	if (fstat(fd, &st) < 0) {
+		classify_error(j, -errno);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		classify_error(j, -EISDIR);
+		return;
+	}
+	meta_from_stat(&st, &j->got);
+	r = hash_fd_buf(fd, buf, HASH_BUF, st.st_size, &j->hash, &j->bytes);
+	if (r < 0) {
+		classify_error(j, r);
+		return;
+	}
+	j->res = RES_OK;
+}
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	_cleanup_free_ void *buf = malloc(HASH_BUF);
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!p->head)
+			break;
+		struct job *j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued--;
+		p->busy++;
+		pthread_cond_signal(&p->space);
+		pthread_mutex_unlock(&p->lock);
+
+		if (buf)
+			hash_job(p, j, buf);
+		else
+			classify_error(j, -ENOMEM);
+
+		pthread_mutex_lock(&p->lock);
+		p->busy--;
+		j->next = p->done;
+		p->done = j;
+		pthread_cond_signal(&p->done_cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static int pool_start(struct pool *p, unsigned n, bool one_fs)
+{
+	*p = (struct pool){.one_fs = one_fs};
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->space, NULL);
+	pthread_cond_init(&p->done_cond, NULL);
+	p->threads = calloc(n, sizeof(pthread_t));
+	if (!p->threads)
+		return -ENOMEM;
+	for (; p->n_threads < n; p->n_threads++) {
+		int r = pthread_create(&p->threads[p->n_threads], NULL, worker, p);
+		if (r != 0)
+			return p->n_threads > 0 ? 0 : -r;
+	}
+	return 0;
+}
+
+/* Takes the finished jobs, oldest first not guaranteed. */
+static struct job *pool_take_done(struct pool *p, bool wait)
+{
+	pthread_mutex_lock(&p->lock);
+	while (wait && !p->done && (p->queued || p->busy))
+		pthread_cond_wait(&p->done_cond, &p->lock);
+	struct job *d = p->done;
+	p->done = NULL;
+	pthread_mutex_unlock(&p->lock);
+	return d;
+}
+
+static void pool_stop(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	free(p->threads);
+	for (struct job *j = p->done, *next; j; j = next) {
+		next = j->next;
+		dirref_put(j->dir);
+		free(j);
+	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->more);
+	pthread_cond_destroy(&p->space);
+	pthread_cond_destroy(&p->done_cond);
+}
+
+/* ---- catalog writes (walking thread only) ---- */
+
+static int batch_flush(struct scan *s)
+{
+	int r;
+
+	if (!catalog_in_transaction(s->c))
+		return 0;
+	r = catalog_commit(s->c);
+	s->pending = 0;
+	if (r < 0)
+		return r;
+	if (s->o->cancel && *s->o->cancel)
+		return -ECANCELED;
+	return 0;
+}
+
+/* Every write goes through here: a transaction is opened lazily, so an
+ * unchanged tree takes no write lock at all, and closed after BATCH_ROWS
+ * rows or BATCH_NS, whichever comes first. */
+static int batch_before_write(struct scan *s)
+{
+	int r;
+
+	if (catalog_in_transaction(s->c))
+		return 0;
+	r = catalog_begin(s->c);
+	if (r < 0)
+		return r;
+	s->batch_start = mono_ns();
+	return 0;
+}
+
+static int batch_after_write(struct scan *s)
+{
+	if (++s->pending >= BATCH_ROWS || mono_ns() - s->batch_start >= BATCH_NS)
+		return batch_flush(s);
+	return 0;
+}
+
+static int batch_tick(struct scan *s)
+{
+	if (catalog_in_transaction(s->c) && mono_ns() - s->batch_start >= BATCH_NS)
+		return batch_flush(s);
+	if (s->o->cancel && *s->o->cancel)
+		return -ECANCELED;
+	return 0;
+}
+
+static int write_file(struct scan *s, const struct catalog_file *f)
+{
+	int r = batch_before_write(s);
+	if (r < 0)
+		return r;
+	r = catalog_file_upsert(s->c, f);
+	if (r < 0)
+		return r;
+	return batch_after_write(s);
+}
+
+static int write_gone(struct scan *s, const char *path, size_t len, bool recursive)
+{
+	int r = batch_before_write(s);
+	if (r < 0)
+		return r;
+	r = catalog_file_gone(s->c, s->root_id, path, len, recursive, now_ns());
+	if (r < 0)
+		return r;
+	s->st.gone += (uint64_t)r;
+	return batch_after_write(s);
+}
+
+static void progress(struct scan *s, bool last)
+{
+	char b[32];
+	int64_t now;
+
+	if (!s->o->progress)
+		return;
+	now = mono_ns();
+	if (!last && now - s->last_progress < PROGRESS_NS)
+		return;
+	s->last_progress = now;
+	fprintf(stderr, "\r\033[K%s: %" PRIu64 " files, %" PRIu64 " dirs, %" PRIu64 " hashed (%s)%s",
+		s->root->name, s->st.files, s->st.dirs, s->st.hashed,
+		format_bytes(b, sizeof(b), s->st.bytes_hashed), last ? "\r\033[K" : "");
+	fflush(stderr);
+}
+
+static int derive_key(struct scan *s, const char *path, size_t len,
+		      const struct catalog_hash *h, char *buf)
+{
+	int r = keyer_derive(s->keyer, path, len, h, buf, KEY_MAX);
+	return r > 0 ? r : 0; /* a name too long for a key has none */
+}
+
+static void file_from(struct scan *s, const struct job *j, const struct meta *m,
+		      struct catalog_file *f)
+{
+	*f = (struct catalog_file){
+		.root_id = s->root_id,
+		.path = j->path,
+		.path_len = j->path_len,
+		.size = m->size,
+		.mtime_ns = m->mtime_ns,
+		.ctime_ns = m->ctime_ns,
+		.ino = m->ino,
+		.dev = m->dev,
+		.mode = m->mode,
+	};
+}
+
+static bool meta_equal(const struct meta *a, const struct meta *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	       a->ino == b->ino && a->mode == b->mode && a->dev == b->dev;
+}
+
+/* A file could not be read: its row says so, and the error. */
+static int apply_unreadable(struct scan *s, struct job *j)
+{
+	struct catalog_file f;
+	char key[KEY_MAX];
+
+	s->st.errors++;
+	file_from(s, j, &j->seen, &f);
+	f.state = CATALOG_UNREADABLE;
+	f.error = j->error;
+	f.flags = j->old.flags;
+	f.key = derive_key(s, j->path, j->path_len, NULL, key) ? key : NULL;
+	return write_file(s, &f);
+}
+
+/* A file that was listed and is no longer there (or no longer a regular
+ * file) by the time a worker opened it. */
+static int apply_vanished(struct scan *s, struct job *j)
+{
+	struct catalog_file f;
+
+	if (j->old.exists)
+		return write_gone(s, j->path, j->path_len, false);
+	file_from(s, j, &j->seen, &f);
+	f.state = CATALOG_GONE;
+	f.error = j->error;
+	return write_file(s, &f);
+}
+
+static int apply_hashed(struct scan *s, struct job *j)
+{
+	const struct old *o = &j->old;
+	struct catalog_file f;
+	char key[KEY_MAX];
+	bool same_content = o->hashed && memcmp(o->hash.b, j->hash.b, CATALOG_HASH_SIZE) == 0;
+
+	s->st.hashed++;
+	s->st.bytes_hashed += j->bytes;
+	file_from(s, j, &j->got, &f);
+	f.hashed = true;
+	f.hash = j->hash;
+	f.flags = o->flags;
+	if (o->exists && o->hashed && !same_content && o->m.size == j->got.size &&
+	    o->m.mtime_ns == j->got.mtime_ns) {
+		f.flags |= CATALOG_FLAG_CHANGED;
+		s->st.mismatches++;
+	} else if (o->m.size != j->got.size || o->m.mtime_ns != j->got.mtime_ns)
+		f.flags &= ~(unsigned)CATALOG_FLAG_CHANGED;
+	f.key = derive_key(s, j->path, j->path_len, &j->hash, key) ? key : NULL;
+	if (o->exists && same_content && o->state == CATALOG_PRESENT && f.flags == o->flags &&
+	    meta_equal(&o->m, &j->got) && !s->rekey) {
+		s->st.unchanged++;
+		return 0;
+	}
+	if (o->exists)
+		s->st.updated++;
+	else
+		s->st.added++;
+	return write_file(s, &f);
+}
+
+static int apply_results(struct scan *s, bool wait)
+{
+	int r = 0;
+
+	for (;;) {
+		struct job *j = pool_take_done(&s->pool, wait);
+		if (!j)
+			return r;
+		while (j) {
+			struct job *next = j->next;
+			int k = j->res == RES_OK	 ? apply_hashed(s, j)
+				: j->res == RES_VANISHED ? apply_vanished(s, j)
+							 : apply_unreadable(s, j);
+			if (k < 0 && r == 0)
+				r = k;
+			dirref_put(j->dir);
+			free(j);
+			j = next;
+		}
+		if (r < 0 || !wait)
+			return r;
+	}
+}
+
+static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t name_len,
+		     const struct meta *seen, const struct old *old)
+{
+	struct pool *p = &s->pool;
+	size_t plen = s->path_len ? s->path_len + 1 + name_len : name_len;
+	struct job *j = calloc(1, sizeof(*j) + plen + 1);
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	if (s->path_len) {
+		memcpy(j->path, s->path, s->path_len);
+		j->path[s->path_len] = '/';
+	}
+	j->name_off = plen - name_len;
+	memcpy(j->path + j->name_off, name, name_len);
+	j->path_len = plen;
+	j->seen = *seen;
+	if (old)
+		j->old = *old;
+	atomic_fetch_add(&d->refs, 1);
+	j->dir = d;
+
+	/* Results are applied before queueing more, so that they never pile up. */
+	r = apply_results(s, false);
+	pthread_mutex_lock(&p->lock);
+	while (p->queued >= QUEUE_MAX)
+		pthread_cond_wait(&p->space, &p->lock);
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	p->queued++;
+	pthread_cond_signal(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* ---- the walk ---- */
+
+static int listing_add(struct listing *l, const char *name, size_t len)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct entry *e = realloc(l->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->e = e;
+		l->cap = cap;
+	}
+	if (l->names_len + len + 1 > l->names_cap) {
+		size_t cap = MAX(l->names_cap * 2, l->names_len + len + 1 + 4096);
+		char *n = realloc(l->names, cap);
+		if (!n)
+			return -ENOMEM;
+		l->names = n;
+		l->names_cap = cap;
+	}
+	memcpy(l->names + l->names_len, name, len);
+	l->names[l->names_len + len] = '\0';
+	l->e[l->n++] = (struct entry){.name = l->names_len, .len = len};
+	l->names_len += len + 1;
+	return 0;
+}
+
+static void listing_done(struct listing *l)
+{
+	free(l->names);
+	free(l->e);
+	*l = (struct listing){0};
+}
+
+static const char *listing_name(const struct listing *l, size_t i)
+{
+	return l->names + l->e[i].name;
+}
+
+static _Thread_local const char *sort_names;
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return strcmp(sort_names + x->name, sort_names + y->name);
+}
+
+static void listing_sort(struct listing *l)
+{
+	sort_names = l->names;
+	qsort(l->e, l->n, sizeof(*l->e), cmp_entry);
+}
+
+/* Binary search; the listing must be sorted. */
+static bool listing_has(const struct listing *l, const char *name, size_t len)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *m = listing_name(l, mid);
+		size_t mlen = l->e[mid].len;
+		int c = memcmp(m, name, MIN(mlen, len));
+		if (c == 0)
+			c = mlen < len ? -1 : mlen > len ? 1 : 0;
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int read_dir(int fd, struct listing *l)
+{
+	_Alignas(struct dirent64) char buf[32768];
+	ssize_t n;
+
+	while ((n = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
+			off += d->d_reclen;
+			if (streq(d->d_name, ".") || streq(d->d_name, ".."))
+				continue;
+			int r = listing_add(l, d->d_name, strlen(d->d_name));
+			if (r < 0)
+				return r;
+		}
+	}
+	if (n < 0)
+		return -errno;
+	listing_sort(l);
+	return 0;
+}
+
+static int rows_grow(struct rows *rw)
+{
+	size_t cap = rw->cap ? rw->cap * 2 : 64;
+	struct old *o = realloc(rw->old, cap * sizeof(*o));
+
+	if (!o)
+		return -ENOMEM;
+	rw->old = o;
+	int64_t *ids = realloc(rw->ids, cap * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	rw->ids = ids;
+	if (rw->want_keys) {
+		char **k = realloc(rw->keys, cap * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		rw->keys = k;
+	}
+	rw->cap = cap;
+	return 0;
+}
+
+static int rows_add(const struct catalog_file *f, void *ud)
+{
+	struct rows *rw = ud;
+	size_t skip = rw->dir_len ? rw->dir_len + 1 : 0;
+	int r;
+
+	if (f->path_len <= skip)
+		return 0;
+	if (rw->n == rw->cap && (r = rows_grow(rw)) < 0)
+		return r;
+	if (rw->want_keys) {
+		rw->keys[rw->n] = f->key ? strdup(f->key) : NULL;
+		if (f->key && !rw->keys[rw->n])
+			return -ENOMEM;
+	}
+	r = listing_add(&rw->names, f->path + skip, f->path_len - skip);
+	if (r < 0) {
+		if (rw->want_keys)
+			free(rw->keys[rw->n]);
+		return r;
+	}
+	rw->old[rw->n] = (struct old){
+		.exists = true,
+		.hashed = f->hashed,
+		.hash = f->hash,
+		.m = {f->size, f->mtime_ns, f->ctime_ns, f->ino, f->dev, f->mode},
+		.state = f->state,
+		.flags = f->flags,
+	};
+	rw->ids[rw->n++] = f->id;
+	return 0;
+}
+
+static void rows_done(struct rows *rw)
+{
+	for (size_t i = 0; i < rw->n && rw->keys; i++)
+		free(rw->keys[i]);
+	free(rw->keys);
+	free(rw->old);
+	free(rw->ids);
+	listing_done(&rw->names);
+}
+
+/* Globs with a '/' match the relative path (FNM_PATHNAME: '*' stays
+ * within one component); globs without match the name at any depth. */
+static bool excluded(struct scan *s, const char *name)
+{
+	for (char **g = s->root->exclude; g && *g; g++) {
+		if (strchr(*g, '/') ? fnmatch(*g, s->path, FNM_PATHNAME) == 0
+				    : fnmatch(*g, name, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_mount_point(struct scan *s, const struct statx *sx)
+{
+	if (!s->root->one_file_system)
+		return false;
+	if (makedev(sx->stx_dev_major, sx->stx_dev_minor) != s->dev)
+		return true;
+	if ((sx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx->stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return true;
+	return s->have_mnt_id && (sx->stx_mask & STATX_MNT_ID) && sx->stx_mnt_id != s->mnt_id;
+}
+
+static int path_push(struct scan *s, const char *name, size_t len, size_t *saved)
+{
+	size_t need = s->path_len + (s->path_len ? 1 : 0) + len;
+
+	if (need > PATH_MAX)
+		return -ENAMETOOLONG;
+	*saved = s->path_len;
+	if (s->path_len)
+		s->path[s->path_len++] = '/';
+	memcpy(s->path + s->path_len, name, len);
+	s->path_len += len;
+	s->path[s->path_len] = '\0';
+	return 0;
+}
+
+static void path_pop(struct scan *s, size_t saved)
+{
+	s->path_len = saved;
+	s->path[saved] = '\0';
+}
+
+static int walk_dir(struct scan *s, struct dirref *d, int depth);
+
+/* A regular file found on disk, with its row if it has one. */
+static int visit_file(struct scan *s, struct dirref *d, const char *name, size_t len,
+		      const struct meta *m, const struct old *old, int64_t id, const char *old_key)
+{
+	char key[KEY_MAX];
+
+	s->st.files++;
+	s->st.bytes += (uint64_t)m->size;
+	if (!s->o->verify && old && old->state == CATALOG_PRESENT && old->hashed &&
+	    old->m.size == m->size && old->m.mtime_ns == m->mtime_ns &&
+	    old->m.ctime_ns == m->ctime_ns && old->m.ino == m->ino) {
+		s->st.unchanged++;
+		if (!s->rekey)
+			return 0;
+		int k = derive_key(s, s->path, s->path_len, &old->hash, key);
+		if (streq_ptr(k ? key : NULL, old_key))
+			return 0;
+		int r = batch_before_write(s);
+		if (r < 0)
+			return r;
+		r = catalog_file_set_key(s->c, id, k ? key : NULL);
+		return r < 0 ? r : batch_after_write(s);
+	}
+	return queue_job(s, d, name, len, m, old);
+}
+
+static int statx_entry(int dfd, const char *name, struct statx *sx)
+{
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+		  STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME |
+			  STATX_MNT_ID,
+		  sx) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Marks the row of `name` in the current directory gone. */
+static int gone_child(struct scan *s, const char *name, size_t len, bool recursive)
+{
+	size_t saved;
+	int r;
+
+	if (path_push(s, name, len, &saved) < 0)
+		return 0;
+	r = write_gone(s, s->path, s->path_len, recursive);
+	path_pop(s, saved);
+	return r;
+}
+
+/* One entry of the listing; s->path names it. Returns whether it is a
+ * regular file that stays in the catalog. */
+static int visit_entry(struct scan *s, struct dirref *d, const char *name, size_t len,
+		       const struct rows *rw, ssize_t row, struct listing *subdirs, bool *ret_file)
+{
+	struct statx sx;
+	struct meta m;
+	int r;
+
+	if (excluded(s, name)) {
+		s->st.skipped++;
+		return 0;
+	}
+	r = statx_entry(d->fd, name, &sx);
+	if (r < 0) {
+		/* ENOENT: deleted since it was listed, nothing to record. */
+		if (r != -ENOENT)
+			s->st.errors++;
+		return 0;
+	}
+	if (is_mount_point(s, &sx) || !(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode))) {
+		s->st.skipped++;
+		return 0;
+	}
+	if (S_ISDIR(sx.stx_mode))
+		return listing_add(subdirs, name, len);
+	*ret_file = true;
+	meta_from_statx(&sx, &m);
+	if (row < 0)
+		return visit_file(s, d, name, len, &m, NULL, 0, NULL);
+	return visit_file(s, d, name, len, &m, &rw->old[row], rw->ids[row],
+			  rw->keys ? rw->keys[row] : NULL);
+}
+
+/* Merges the sorted listing with the directory's sorted rows: rows with
+ * no regular file of their name on disk are gone; files are compared and
+ * maybe queued; directories to descend are collected into `subdirs`. */
+static int visit_entries(struct scan *s, struct dirref *d, const struct listing *l,
+			 const struct rows *rw, struct listing *subdirs)
+{
+	size_t j = 0, saved;
+	int r = 0;
+
+	for (size_t i = 0; i < l->n && r >= 0; i++) {
+		const char *name = listing_name(l, i);
+		size_t len = l->e[i].len;
+		ssize_t row = -1;
+		bool file = false;
+
+		for (; j < rw->n && strcmp(listing_name(&rw->names, j), name) < 0 && r >= 0; j++)
+			r = gone_child(s, listing_name(&rw->names, j), rw->names.e[j].len, false);
+		if (r < 0)
+			break;
+		if (j < rw->n && streq(listing_name(&rw->names, j), name))
+			row = (ssize_t)j++;
+		if (path_push(s, name, len, &saved) < 0) {
+			s->st.errors++;
+			continue;
+		}
+		r = visit_entry(s, d, name, len, rw, row, subdirs, &file);
+		if (row >= 0 && !file && r >= 0)
+			r = write_gone(s, s->path, s->path_len, false);
+		path_pop(s, saved);
+		progress(s, false);
+	}
+	for (; j < rw->n && r >= 0; j++)
+		r = gone_child(s, listing_name(&rw->names, j), rw->names.e[j].len, false);
+	return r;
+}
+
+struct children_ctx {
+	struct scan *s;
+	const struct listing *subdirs;
+	int r;
+};
+
+/* A subdirectory the catalog knows and the disk no longer has (or that
+ * is now excluded, a mount point or a symlink): all rows below are gone. */
+static int child_cb(const char *name, size_t len, void *ud)
+{
+	struct children_ctx *cc = ud;
+	struct scan *s = cc->s;
+	size_t saved;
+	int r;
+
+	if (listing_has(cc->subdirs, name, len))
+		return 0;
+	if (path_push(s, name, len, &saved) < 0)
+		return 0;
+	r = write_gone(s, s->path, s->path_len, true);
+	path_pop(s, saved);
+	return r;
+}
+
+static int open_subdir(struct scan *s, int dfd, const char *name, struct dirref **ret)
+{
+	struct statx sx;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	/* Re-check what was opened: it may have been swapped since the statx. */
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MNT_ID, &sx) < 0 ||
+	    is_mount_point(s, &sx)) {
+		close(fd);
+		return -EXDEV;
+	}
+	*ret = dirref_new(fd);
+	if (!*ret) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int descend(struct scan *s, struct dirref *d, const struct listing *subdirs, int depth)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < subdirs->n && r >= 0; i++) {
+		const char *name = listing_name(subdirs, i);
+		struct dirref *child = NULL;
+		size_t saved;
+
+		if (path_push(s, name, subdirs->e[i].len, &saved) < 0) {
+			s->st.errors++;
+			continue;
+		}
+		r = depth >= DEPTH_MAX ? -ELOOP : open_subdir(s, d->fd, name, &child);
+		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
+			/* Vanished or replaced since it was listed. */
+			if (r == -ELOOP && depth >= DEPTH_MAX)
+				s->st.errors++;
+			else
+				s->st.skipped++;
+			r = write_gone(s, s->path, s->path_len, true);
+		} else if (r < 0) {
+			/* Unreadable: its rows are kept as they were. */
+			log_debug("scan: cannot open '%s': %s", s->path, strerror(-r));
+			s->st.errors++;
+			r = 0;
+		} else {
+			r = walk_dir(s, child, depth + 1);
+			dirref_put(child);
+		}
+		path_pop(s, saved);
+	}
+	return r;
+}
+
+static int walk_dir(struct scan *s, struct dirref *d, int depth)
+{
+	struct listing l = {0}, subdirs = {0};
+	struct rows rw = {.dir_len = s->path_len, .want_keys = s->rekey};
+	int r;
+
+	s->st.dirs++;
+	r = read_dir(d->fd, &l);
+	if (r < 0) {
+		log_debug("scan: cannot read '%s': %s", s->path, strerror(-r));
+		s->st.errors++;
+		listing_done(&l);
+		return 0;
+	}
+	r = catalog_dir_load(s->c, s->root_id, s->path, s->path_len, rows_add, &rw);
+	if (r >= 0)
+		r = visit_entries(s, d, &l, &rw, &subdirs);
+	rows_done(&rw);
+	listing_done(&l);
+	if (r >= 0) {
+		listing_sort(&subdirs);
+		struct children_ctx cc = {.s = s, .subdirs = &subdirs};
+		r = catalog_dir_children(s->c, s->root_id, s->path, s->path_len, child_cb, &cc);
+	}
+	if (r >= 0)
+		r = batch_tick(s);
+	if (r >= 0)
+		r = descend(s, d, &subdirs, depth);
+	listing_done(&subdirs);
+	return r;
+}
+
+/* ---- entry points ---- */
+
+static int open_root(struct scan *s, int *ret_fd)
+{
+	struct statx sx;
+	int fd = open(s->root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	s->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	s->have_mnt_id = sx.stx_mask & STATX_MNT_ID;
+	s->mnt_id = sx.stx_mnt_id;
+	if (!isempty(s->root->marker) &&
+	    faccessat(fd, s->root->marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		close(fd);
+		return -ENOENT;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static void key_spec(const struct config_root *root, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s:%s", key_kind_to_string(root->key),
+		 root->key == KEY_REGEX ? strempty(root->key_regex) : "");
+}
+
+static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
+		      const struct config_root *root, const struct scan_options *o)
+{
+	_cleanup_free_ char *old_spec = NULL;
+	char spec[1024];
+	long n;
+	int r;
+
+	*s = (struct scan){.c = c, .root_id = root_id, .root = root, .o = o};
+	r = keyer_new(root, &s->keyer);
+	if (r < 0)
+		return r;
+	key_spec(root, spec, sizeof(spec));
+	r = catalog_root_key_spec(c, root_id, &old_spec);
+	if (r < 0)
+		return r;
+	s->rekey = !streq(old_spec, spec);
+	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), root->one_file_system);
+}
+
+static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
+{
+	char spec[1024];
+	int k;
+
+	k = apply_results(s, true);
+	if (r >= 0)
+		r = k;
+	pool_stop(&s->pool);
+	if (r >= 0 && complete) {
+		key_spec(s->root, spec, sizeof(spec));
+		r = batch_before_write(s);
+		if (r >= 0)
+			r = catalog_root_scanned(s->c, s->root_id, started, spec);
+	}
+	if (catalog_in_transaction(s->c)) {
+		k = r >= 0 ? catalog_commit(s->c) : catalog_rollback(s->c);
+		if (r >= 0)
+			r = k;
+	}
+	progress(s, true);
+	keyer_free(s->keyer);
+	return r;
+}
+
+int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root,
+	      const struct scan_options *o, struct scan_stats *ret_stats)
+{
+	static const struct scan_options defaults = {0};
+	struct scan *s = malloc(sizeof(*s));
+	int64_t started = now_ns();
+	int fd = -1, r;
+
+	if (!s)
+		return -ENOMEM;
+	o = o ?: &defaults;
+	r = scan_setup(s, c, root_id, root, o);
+	if (r < 0) {
+		keyer_free(s->keyer);
+		free(s);
+		return r;
+	}
+	r = open_root(s, &fd);
+	if (r >= 0) {
+		struct dirref *d = dirref_new(fd);
+		if (!d) {
+			close(fd);
+			r = -ENOMEM;
+		} else {
+			r = walk_dir(s, d, 0);
+			dirref_put(d);
+		}
+	}
+	bool root_ok = fd >= 0;
+	r = scan_finish(s, r, root_ok, started);
+	if (ret_stats && root_ok)
+		*ret_stats = s->st;
+	free(s);
+	return r;
+}
+
+/* Opens the directory holding `rel`'s last component, one component at a
+ * time with the same checks as the walk, and leaves s->path naming it. */
+static int open_parent(struct scan *s, int rootfd, const char *rel, struct dirref **ret,
+		       const char **ret_last)
+{
+	struct dirref *d = dirref_new(rootfd);
+	const char *p = rel;
+	size_t saved;
+	int r;
+
+	if (!d) {
+		close(rootfd);
+		return -ENOMEM;
+	}
+	for (const char *slash; (slash = strchr(p, '/')); p = slash + 1) {
+		_cleanup_free_ char *name = strndup(p, (size_t)(slash - p));
+		struct dirref *child = NULL;
+		if (!name) {
+			dirref_put(d);
+			return -ENOMEM;
+		}
+		r = path_push(s, name, strlen(name), &saved);
+		if (r >= 0)
+			r = open_subdir(s, d->fd, name, &child);
+		dirref_put(d);
+		if (r < 0)
+			return r;
+		d = child;
+	}
+	*ret = d;
+	*ret_last = p;
+	return 0;
+}
+
+static bool relpath_ok(const char *rel)
+{
+	if (isempty(rel) || rel[0] == '/' || rel[strlen(rel) - 1] == '/' || strstr(rel, "//"))
+		return false;
+	for (const char *p = rel; p; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL)
+		if (startswith(p, "./") || startswith(p, "../") || streq(p, ".") || streq(p, ".."))
+			return false;
+	return true;
+}
+
+/* The last component of a scan_path(): a file, a subtree, or nothing. */
+static int scan_one(struct scan *s, struct dirref *d, const char *name)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct listing subdirs = {0};
+	struct catalog_file f;
+	struct statx sx;
+	struct meta m;
+	size_t saved, len = strlen(name);
+	int r;
+
+	r = path_push(s, name, len, &saved);
+	if (r < 0)
+		return r;
+	r = excluded(s, name) ? -ENOENT : statx_entry(d->fd, name, &sx);
+	if (r == -ENOENT || (r >= 0 && (is_mount_point(s, &sx) ||
+					!(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode)))))
+		return write_gone(s, s->path, s->path_len, true);
+	if (r < 0)
+		return r;
+	if (S_ISDIR(sx.stx_mode)) {
+		/* Any row at this path as a file is gone; the subtree is walked. */
+		r = write_gone(s, s->path, s->path_len, false);
+		path_pop(s, saved);
+		if (r >= 0)
+			r = listing_add(&subdirs, name, len);
+		if (r >= 0)
+			r = descend(s, d, &subdirs, 0);
+		listing_done(&subdirs);
+		return r;
+	}
+	meta_from_statx(&sx, &m);
+	buf = malloc(2 * PATH_MAX + KEY_MAX);
+	if (!buf)
+		return -ENOMEM;
+	r = catalog_file_get(s->c, s->root_id, s->path, s->path_len, &f, buf, 2 * PATH_MAX + KEY_MAX);
+	if (r == -ENOENT)
+		return visit_file(s, d, name, len, &m, NULL, 0, NULL);
+	if (r < 0)
+		return r;
+	struct old o = {
+		.exists = true,
+		.hashed = f.hashed,
+		.hash = f.hash,
+		.m = {f.size, f.mtime_ns, f.ctime_ns, f.ino, f.dev, f.mode},
+		.state = f.state,
+		.flags = f.flags,
+	};
+	return visit_file(s, d, name, len, &m, &o, f.id, f.key);
+}
+
+int scan_path(struct catalog *c, int64_t root_id, const struct config_root *root,
+	      const char *relpath, const struct scan_options *o, struct scan_stats *ret_stats)
+{
+	static const struct scan_options defaults = {0};
+	struct dirref *d = NULL;
+	const char *last = NULL;
+	struct scan *s;
+	int fd = -1, r;
+
+	if (isempty(relpath))
+		return scan_root(c, root_id, root, o, ret_stats);
+	if (!relpath_ok(relpath))
+		return -EINVAL;
+	s = malloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	r = scan_setup(s, c, root_id, root, o ?: &defaults);
+	if (r < 0) {
+		keyer_free(s->keyer);
+		free(s);
+		return r;
+	}
+	r = open_root(s, &fd);
+	if (r >= 0)
+		r = open_parent(s, fd, relpath, &d, &last);
+	/* A parent that is missing or not a directory: nothing below exists. */
+	if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
+		s->path_len = 0;
+		r = write_gone(s, relpath, strlen(relpath), true);
+	} else if (r >= 0)
+		r = scan_one(s, d, last);
+	dirref_put(d);
+	r = scan_finish(s, r, false, 0);
+	if (ret_stats && r >= 0)
+		*ret_stats = s->st;
+	free(s);
+	return r;
+}
