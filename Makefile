@@ -23,7 +23,9 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 MODULES  = reaper catalog common
 LIBS     = $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 src_of   = $(sort $(wildcard $(1)/*.c))
-obj_of   = $(patsubst %.c,$(BUILD)/%.o,$(call src_of,$(1)))
+# Objects live under $(BUILD)/obj/ so that fsd/*.o never collides with the
+# $(BUILD)/fsd program.
+obj_of   = $(patsubst %.c,$(BUILD)/obj/%.o,$(call src_of,$(1)))
 
 FSDCTL_OBJ = $(call obj_of,tools)
 FSD_OBJ    = $(call obj_of,fsd)
@@ -48,7 +50,7 @@ check-deps:
 bench-deps:
 	@scripts/install-deps.sh bench
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
