@@ -530,6 +530,55 @@ static bool is_select(const char *sql)
 	       strncasecmp(sql, "VALUES", 6) == 0;
 }
 
+/* One SQL statement, as a malloc'd copy: a trailing ';' is dropped, any
+ * other ';' outside quotes is refused, since the database would compile
+ * the first statement and silently ignore the rest. */
+static char *sql_statement(struct parser *p, const struct config_section *s,
+			   const struct config_kv *kv, const char *sql)
+{
+	size_t n = strlen(sql);
+	char quote = 0;
+
+	while (n > 0 && (sql[n - 1] == ';' || isspace((unsigned char)sql[n - 1])))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		if (quote) {
+			if (sql[i] == quote)
+				quote = 0;
+		} else if (sql[i] == '\'' || sql[i] == '"')
+			quote = sql[i];
+		else if (sql[i] == ';') {
+			kv_err(p, s, kv, "one SQL statement per value (repeat the key for more), "
+					 "got '%s'", sql);
+			return NULL;
+		}
+	}
+	if (n == 0) {
+		kv_err(p, s, kv, "empty value");
+		return NULL;
+	}
+	char *out = strndup(sql, n);
+	if (!out)
+		p->oom = true;
+	return out;
+}
+
+static void add_sql(struct parser *p, const struct config_section *s, const struct config_kv *kv,
+		    char ***strv, char **single)
+{
+	char *sql = sql_statement(p, s, kv, kv->value);
+	if (!sql)
+		return;
+	if (strv) {
+		if (strv_extend(strv, sql) < 0)
+			p->oom = true;
+		free(sql);
+	} else {
+		free(*single);
+		*single = sql;
+	}
+}
+
 static void add_select(struct parser *p, const struct config_section *s, const struct config_kv *kv,
 		       char ***strv, char **single)
 {
@@ -537,10 +586,7 @@ static void add_select(struct parser *p, const struct config_section *s, const s
 		kv_err(p, s, kv, "expected a SELECT statement, got '%s'", kv->value);
 		return;
 	}
-	if (strv)
-		add_strv(p, s, kv, strv);
-	else
-		set_str(p, s, kv, single);
+	add_sql(p, s, kv, strv, single);
 }
 
 static bool check_regex(struct parser *p, const struct config_section *s,
@@ -805,7 +851,7 @@ static void source_remove(struct parser *p, void *obj, const struct config_secti
 				 "got '%s'", kv->value);
 		return;
 	}
-	add_strv(p, s, kv, &src->remove);
+	add_sql(p, s, kv, &src->remove, NULL);
 }
 static void source_min_ratio(struct parser *p, void *obj, const struct config_section *s,
 			     const struct config_kv *kv)
@@ -897,6 +943,12 @@ static void vectors_collection(struct parser *p, void *obj, const struct config_
 		       q);
 		return;
 	}
+	_cleanup_free_ char *query = streq(q, "owners") ? strdup(q) : sql_statement(p, s, kv, q);
+	if (!query) {
+		if (streq(q, "owners"))
+			p->oom = true;
+		return; /* sql_statement() reported it */
+	}
 	struct config_collection *nc = grow(v->collections, &v->n_collections, sizeof *nc);
 	if (!nc) {
 		p->oom = true;
@@ -905,7 +957,7 @@ static void vectors_collection(struct parser *p, void *obj, const struct config_
 	v->collections = nc;
 	struct config_collection *col = &nc[v->n_collections - 1];
 	col->pattern = strndup(kv->value, (size_t)(sp - kv->value));
-	col->query = strdup(q);
+	col->query = TAKE_PTR(query);
 	col->line = kv->line;
 	if (!col->pattern || !col->query)
 		p->oom = true;

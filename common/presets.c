@@ -29,7 +29,7 @@ static const char preset_open_webui[] =
 	"\n"
 	"[source webui]\n"
 	"url = sqlite://${DATA_DIR}/webui.db\n"
-	"owners = SELECT id, path, created_at FROM file ORDER BY id\n"
+	"owners = SELECT id, path, created_at FROM file\n"
 	"live = SELECT file_id FROM knowledge_file\n"
 	"live = SELECT file_id FROM chat_file\n"
 	"live = SELECT file_id FROM channel_file\n"

@@ -269,6 +269,21 @@ static void test_missing_and_cross(void **state)
 	assert_has(err, "t.conf:12: [root bad name]: names are letters");
 	free(err);
 
+	err = load_bad("[source s]\nurl = sqlite:///d.db\n"
+		       "owners = SELECT id, path FROM file; DELETE FROM file\n"
+		       "live = SELECT ';' FROM x; SELECT 1;\n"
+		       "remove = ;\n"
+		       "live-text = ;\n"
+		       "[vectors v]\ntype = chroma\npath = /v\nsource = s\n"
+		       "collection = f-{} SELECT 1; SELECT 2\n");
+	assert_has(err, "t.conf:3: [source s] owners: one SQL statement per value");
+	assert_has(err, "t.conf:4: [source s] live: one SQL statement per value");
+	assert_has(err, "t.conf:5: [source s] remove: the statement must use :key");
+	assert_has(err, "t.conf:6: [source s] live-text: expected a SELECT statement");
+	assert_has(err, "t.conf:11: [vectors v] collection: one SQL statement per value");
+	assert_int_equal(count_lines(err), 5);
+	free(err);
+
 	err = load_bad("grace = 1h\n");
 	assert_has(err, "t.conf:1: 'grace' outside any section");
 	free(err);
@@ -299,6 +314,16 @@ static void test_continuation_and_long_lines(void **state)
 	assert_int_equal(strv_length(c->sources[0].live), 2);
 	assert_int_equal(strlen(c->sources[0].live[0]), strlen(big) + 9);
 	assert_string_equal(c->sources[0].live[1], "SELECT 2");
+	config_free(c);
+
+	/* a trailing ';' is dropped; quoted ones are kept */
+	c = load_ok("[source s]\nurl = sqlite:///d.db\nlive = SELECT 'a;' || \"b;\" ; \n"
+		    "remove = DELETE FROM t WHERE k = :key;;\n"
+		    "[vectors v]\ntype = chroma\npath = /v\nsource = s\n"
+		    "collection = f-{} SELECT ';';\n");
+	assert_string_equal(c->sources[0].live[0], "SELECT 'a;' || \"b;\"");
+	assert_string_equal(c->sources[0].remove[0], "DELETE FROM t WHERE k = :key");
+	assert_string_equal(c->vectors[0].collections[0].query, "SELECT ';'");
 	config_free(c);
 }
 
