@@ -28,7 +28,9 @@ static const char *const category_names[_AUDIT_CATEGORY_MAX] = {
 	[AUDIT_UNREFERENCED] = "unreferenced",
 	[AUDIT_CHANGED] = "changed",
 	[AUDIT_DUPLICATE] = "duplicate",
-	[AUDIT_VECTOR] = "vector",
+	[AUDIT_VECTOR_COLLECTION] = "vector-collection",
+	[AUDIT_VECTOR_DIR] = "vector-dir",
+	[AUDIT_VECTOR_ROWS] = "vector-rows",
 	[AUDIT_VECTOR_UNKNOWN] = "vector-unknown",
 };
 
@@ -769,9 +771,17 @@ static int vector_alive(size_t index, const char *key, void *ud)
 
 static int vector_finding(const struct vector_finding *vf, void *ud)
 {
+	static const enum audit_category categories[] = {
+		[VECTOR_DEAD_COLLECTION] = AUDIT_VECTOR_COLLECTION,
+		[VECTOR_ORPHAN_DIR] = AUDIT_VECTOR_DIR,
+		[VECTOR_ORPHAN_ROWS] = AUDIT_VECTOR_ROWS,
+		[VECTOR_UNKNOWN] = AUDIT_VECTOR_UNKNOWN,
+	};
 	struct vpass *p = ud;
+	if ((unsigned)vf->kind >= ELEMENTSOF(categories))
+		return -EINVAL;
 	struct audit_finding f = {
-		.category = vf->kind == VECTOR_UNKNOWN ? AUDIT_VECTOR_UNKNOWN : AUDIT_VECTOR,
+		.category = categories[vf->kind],
 		.key = vf->key,
 		.size = (int64_t)vf->bytes,
 		.source = p->source,
@@ -848,7 +858,8 @@ static int audit_passes(struct audit *a)
 		r = pass_changed(a);
 	if (r >= 0 && wanted(a, AUDIT_DUPLICATE))
 		r = pass_duplicates(a);
-	if (wanted(a, AUDIT_VECTOR) || wanted(a, AUDIT_VECTOR_UNKNOWN))
+	if (wanted(a, AUDIT_VECTOR_COLLECTION) || wanted(a, AUDIT_VECTOR_DIR) ||
+	    wanted(a, AUDIT_VECTOR_ROWS) || wanted(a, AUDIT_VECTOR_UNKNOWN))
 		for (size_t i = 0; i < a->cfg->n_vectors && r >= 0; i++)
 			r = pass_vectors(a, &a->cfg->vectors[i]);
 	return r;

@@ -31,14 +31,16 @@ enum audit_category {
 	AUDIT_UNREFERENCED,   /* owner row that no live reference holds */
 	AUDIT_CHANGED,        /* content changed while size and mtime did not */
 	AUDIT_DUPLICATE,      /* one file of a group with the same content hash */
-	AUDIT_VECTOR,         /* dead collection, orphan index directory, orphan embeddings */
-	AUDIT_VECTOR_UNKNOWN, /* a collection no pattern explains: listed, not a finding */
+	AUDIT_VECTOR_COLLECTION, /* a collection whose owning row is gone */
+	AUDIT_VECTOR_DIR,        /* an index directory that belongs to no segment */
+	AUDIT_VECTOR_ROWS,       /* embeddings whose segment is gone */
+	AUDIT_VECTOR_UNKNOWN,    /* a collection no pattern explains: listed, not a finding */
 	_AUDIT_CATEGORY_MAX,
 };
 
 #define AUDIT_ALL_CATEGORIES ((1u << _AUDIT_CATEGORY_MAX) - 1)
 
-const char *audit_category_to_string(enum audit_category c); /* "orphan", "vector-unknown", ... */
+const char *audit_category_to_string(enum audit_category c); /* "orphan", "vector-dir", ... */
 int audit_category_from_string(const char *s);                /* -EINVAL */
 /* Pending files and unknown collections are reported but are not findings
  * (they do not make the exit code 1). */

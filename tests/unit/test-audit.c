@@ -336,7 +336,8 @@ static void test_categories(void **state)
 	assert_int_equal(audit_category_from_string("nope"), -EINVAL);
 	assert_false(audit_category_is_finding(AUDIT_PENDING));
 	assert_false(audit_category_is_finding(AUDIT_VECTOR_UNKNOWN));
-	assert_true(audit_category_is_finding(AUDIT_VECTOR));
+	assert_true(audit_category_is_finding(AUDIT_VECTOR_DIR));
+	assert_string_equal(audit_category_to_string(AUDIT_VECTOR_COLLECTION), "vector-collection");
 }
 
 static int teardown_all(void **state)
