@@ -107,6 +107,12 @@ printf '[root a]\npath = /srv/a\nclass = cache\n[rule r]\nroots = a\n' >"$T/rule
 check_exit "a rule without a condition is refused" 2 run "$FSDCTL" config check -c "$T/rule.conf"
 check_grep "the rule's error names its line" "^$T/rule.conf:4: rule r: has no condition" "$err"
 
+# --- the man page's example is a valid configuration ---
+awk '/^\.SH EXAMPLES/ { e = 1 } e && /^\.fi/ { exit } e && p { print } e && /^\.nf/ { p = 1 }' \
+	"$FSD_TOP/docs/fsd.conf.5" >"$T/example.conf"
+check_grep "example extracted from fsd.conf(5)" '^\[root uploads\]$' "$T/example.conf"
+check_exit "fsd.conf(5) example checks" 0 run "$FSDCTL" config check -c "$T/example.conf"
+
 # --- how the configuration is found ---
 check_exit "missing file" 2 run "$FSDCTL" config check -c "$T/nope.conf"
 check_grep "missing file is named" "nope.conf" "$err"
