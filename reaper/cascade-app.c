@@ -165,8 +165,6 @@ int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_e
 	r = a->rm ? open_db(a) : -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++, a->n_rm++)
 		r = prepare_rm(a, src->remove[i], &a->rm[i]);
-	if (r >= 0 && n == 0)
-		r = a_fail(a, -EINVAL, "no remove statements configured");
 	if (r < 0) {
 		if (ret_error && a->err)
 			*ret_error = strdup(a->err);
@@ -244,6 +242,8 @@ int appdb_remove_key(struct appdb *a, const char *key, appdb_save_fn save, void 
 	unsigned seq = 0;
 	int total = 0;
 
+	if (a->n_rm == 0)
+		return a_fail(a, -EINVAL, "no remove statements configured");
 	for (size_t i = 0; i < a->n_rm; i++) {
 		int r = save_rows(a, &a->rm[i], key, &seq, save, ud);
 		if (r < 0)
@@ -260,6 +260,8 @@ int appdb_remove_key(struct appdb *a, const char *key, appdb_save_fn save, void 
 
 int appdb_key_exists(struct appdb *a, const char *key)
 {
+	if (a->n_rm == 0)
+		return a_fail(a, -EINVAL, "no remove statements configured");
 	sqlite3_stmt *st = a->rm[a->n_rm - 1].exists;
 	bind_key(st, key);
 	int rc = sqlite3_step(st);

@@ -38,6 +38,7 @@ struct planner {
 	int64_t root_id;
 	uint64_t fs_free, fs_size;
 	bool refs_failed;
+	size_t root_start; /* first action of the current root */
 	struct collect *col; /* one per rule */
 };
 
@@ -227,6 +228,34 @@ int planner_root_begin(struct planner *p, size_t root_index, int64_t root_id, ui
 	p->fs_free = fs_free;
 	p->fs_size = fs_size;
 	p->refs_failed = refs_failed;
+	p->root_start = p->pl->n_actions;
+	return 0;
+}
+
+int planner_root_abort(struct planner *p)
+{
+	struct plan *pl = p->pl;
+
+	if (p->root == (size_t)-1)
+		return -EINVAL;
+	for (size_t i = p->root_start; i < pl->n_actions; i++) {
+		struct plan_action *a = &pl->actions[i];
+		struct plan_rule_total *t = &pl->rules[a->rule];
+		t->actions--;
+		t->rows -= a->kind == PLAN_REMOVE_FILE_ROWS;
+		t->files--;
+		t->bytes -= (uint64_t)a->size;
+		pl->files--;
+		pl->bytes -= (uint64_t)a->size;
+		pl->roots[p->root].actions--;
+		pl->roots[p->root].bytes -= (uint64_t)a->size;
+		pl->skipped_failed++;
+		action_done(a);
+	}
+	pl->n_actions = p->root_start;
+	for (size_t i = 0; i < p->rs->n; i++)
+		collect_reset(&p->col[i]);
+	p->root = (size_t)-1;
 	return 0;
 }
 
@@ -358,6 +387,8 @@ int planner_add_file(struct planner *p, const struct plan_file *f)
 			p->col[i].total_bytes += (uint64_t)f->size;
 		if (f->ref == PLAN_REF_HELD)
 			continue; /* counted toward quotas, never removed */
+		if (f->ref == PLAN_REF_OWNED_DEAD && !r->has_expire_rows)
+			continue; /* an owner row holds it: only expire-rows takes both */
 		if (is_group_rule(r)) {
 			if (r->has_older_than && p->now - time_of(f, r->timestamp) < r->older_than_ns)
 				continue;

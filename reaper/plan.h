@@ -103,6 +103,9 @@ int planner_root_begin(struct planner *p, size_t root_index, int64_t root_id, ui
 		       uint64_t fs_size, bool refs_failed);
 int planner_add_file(struct planner *p, const struct plan_file *f);
 int planner_root_end(struct planner *p);
+/* Drops what was planned for the current root and ends it: its source
+ * failed half-way, so none of it may be trusted (fail closed). */
+int planner_root_abort(struct planner *p);
 
 /* A vector finding of store `store` (see reaper/vectors.h kinds, passed as
  * plain values so that the planner does not depend on the reader). */
