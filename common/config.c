@@ -49,12 +49,12 @@ struct parser {
 };
 
 static const char *const class_names[_ROOT_CLASS_MAX] = {
-	[ROOT_UPLOAD] = "upload", [ROOT_CACHE] = "cache",   [ROOT_LOG] = "log",
-	[ROOT_BACKUP] = "backup", [ROOT_TEMP] = "temp",
+    [ROOT_UPLOAD] = "upload", [ROOT_CACHE] = "cache", [ROOT_LOG] = "log",
+    [ROOT_BACKUP] = "backup", [ROOT_TEMP] = "temp",
 };
 static const char *const key_names[_KEY_KIND_MAX] = {
-	[KEY_NONE] = "none",   [KEY_PATH] = "path", [KEY_BASENAME] = "basename",
-	[KEY_REGEX] = "regex", [KEY_HASH] = "hash",
+    [KEY_NONE] = "none",   [KEY_PATH] = "path", [KEY_BASENAME] = "basename",
+    [KEY_REGEX] = "regex", [KEY_HASH] = "hash",
 };
 
 const char *root_class_to_string(enum root_class c)
@@ -548,8 +548,10 @@ static char *sql_statement(struct parser *p, const struct config_section *s,
 		} else if (sql[i] == '\'' || sql[i] == '"')
 			quote = sql[i];
 		else if (sql[i] == ';') {
-			kv_err(p, s, kv, "one SQL statement per value (repeat the key for more), "
-					 "got '%s'", sql);
+			kv_err(p, s, kv,
+			       "one SQL statement per value (repeat the key for more), "
+			       "got '%s'",
+			       sql);
 			return NULL;
 		}
 	}
@@ -638,7 +640,8 @@ static void parse_keys(struct parser *p, const struct config_section *s, const s
 			continue;
 		}
 		if (first[i] && !defs[i].multi) {
-			kv_err(p, s, kv, "given twice (first at line %d); only one value is allowed",
+			kv_err(p, s, kv,
+			       "given twice (first at line %d); only one value is allowed",
 			       first[i]);
 			continue;
 		}
@@ -659,7 +662,7 @@ static void catalog_path(struct parser *p, void *obj, const struct config_sectio
 		set_abs_path(p, s, kv, &c->catalog);
 }
 static const struct key_def catalog_keys[] = {
-	{"path", false, catalog_path},
+    {"path", false, catalog_path},
 };
 
 /* [defaults] */
@@ -671,7 +674,7 @@ static void defaults_grace(struct parser *p, void *obj, const struct config_sect
 		kv_err(p, s, kv, "expected a duration such as 24h, 90m or 7d, got '%s'", kv->value);
 }
 static const struct key_def defaults_keys[] = {
-	{"grace", false, defaults_grace},
+    {"grace", false, defaults_grace},
 };
 
 /* [paths] map = FROM => TO */
@@ -707,6 +710,12 @@ static void paths_map(struct parser *p, void *obj, const struct config_section *
 		kv_err(p, s, kv, "'..' is not allowed in a path, got '%s'", kv->value);
 		return;
 	}
+	for (size_t i = 0; i < c->n_maps; i++)
+		if (streq(c->maps[i].from, nfrom)) {
+			kv_err(p, s, kv, "%s is mapped twice (first at line %d)", nfrom,
+			       c->maps[i].line);
+			return;
+		}
 	struct config_map *nm = grow(c->maps, &c->n_maps, sizeof *nm);
 	if (!nm) {
 		p->oom = true;
@@ -716,7 +725,7 @@ static void paths_map(struct parser *p, void *obj, const struct config_section *
 	nm[c->n_maps - 1] = (struct config_map){TAKE_PTR(nfrom), TAKE_PTR(nto), kv->line};
 }
 static const struct key_def paths_keys[] = {
-	{"map", true, paths_map},
+    {"map", true, paths_map},
 };
 
 /* [root NAME] */
@@ -726,8 +735,9 @@ static void root_path(struct parser *p, void *obj, const struct config_section *
 	struct config_root *r = obj;
 	set_abs_path(p, s, kv, &r->path);
 	if (r->path && streq(r->path, "/")) {
-		kv_err(p, s, kv, "the root directory '/' cannot be a root: name the directory "
-				 "the application writes to");
+		kv_err(p, s, kv,
+		       "the root directory '/' cannot be a root: name the directory "
+		       "the application writes to");
 		free(r->path);
 		r->path = NULL;
 	}
@@ -792,15 +802,15 @@ static void root_one_fs(struct parser *p, void *obj, const struct config_section
 		kv_err(p, s, kv, "expected yes|no, got '%s'", kv->value);
 }
 static const struct key_def root_keys[] = {
-	{"path", false, root_path},
-	{"class", false, root_class},
-	{"key", false, root_key},
-	{"key-regex", false, root_key_regex},
-	{"source", false, root_source},
-	{"exclude", true, root_exclude},
-	{"protect", true, root_protect},
-	{"marker", false, root_marker},
-	{"one-file-system", false, root_one_fs},
+    {"path", false, root_path},
+    {"class", false, root_class},
+    {"key", false, root_key},
+    {"key-regex", false, root_key_regex},
+    {"source", false, root_source},
+    {"exclude", true, root_exclude},
+    {"protect", true, root_protect},
+    {"marker", false, root_marker},
+    {"one-file-system", false, root_one_fs},
 };
 
 /* [source NAME] */
@@ -847,8 +857,10 @@ static void source_remove(struct parser *p, void *obj, const struct config_secti
 {
 	struct config_source *src = obj;
 	if (!strstr(kv->value, ":key") && !strstr(kv->value, "?1")) {
-		kv_err(p, s, kv, "the statement must use :key (the owner key being removed), "
-				 "got '%s'", kv->value);
+		kv_err(p, s, kv,
+		       "the statement must use :key (the owner key being removed), "
+		       "got '%s'",
+		       kv->value);
 		return;
 	}
 	add_sql(p, s, kv, &src->remove, NULL);
@@ -881,14 +893,14 @@ static void source_busy_timeout(struct parser *p, void *obj, const struct config
 		src->busy_timeout_ms = (int)(ns / 1000000);
 }
 static const struct key_def source_keys[] = {
-	{"url", false, source_url},
-	{"owners", false, source_owners},
-	{"live", true, source_live},
-	{"live-text", true, source_live_text},
-	{"key-pattern", false, source_key_pattern},
-	{"remove", true, source_remove},
-	{"min-ratio", false, source_min_ratio},
-	{"busy-timeout", false, source_busy_timeout},
+    {"url", false, source_url},
+    {"owners", false, source_owners},
+    {"live", true, source_live},
+    {"live-text", true, source_live_text},
+    {"key-pattern", false, source_key_pattern},
+    {"remove", true, source_remove},
+    {"min-ratio", false, source_min_ratio},
+    {"busy-timeout", false, source_busy_timeout},
 };
 
 /* [vectors NAME] */
@@ -934,13 +946,15 @@ static void vectors_collection(struct parser *p, void *obj, const struct config_
 		q++;
 	const char *hole = strstr(kv->value, "{}");
 	if (!hole || hole >= sp || (strstr(hole + 2, "{}") && strstr(hole + 2, "{}") < sp) || !*q) {
-		kv_err(p, s, kv, "expected 'PATTERN QUERY' with one {} in PATTERN standing for a "
-				 "key and QUERY 'owners' or a SELECT, got '%s'", kv->value);
+		kv_err(p, s, kv,
+		       "expected 'PATTERN QUERY' with one {} in PATTERN standing for a "
+		       "key and QUERY 'owners' or a SELECT, got '%s'",
+		       kv->value);
 		return;
 	}
 	if (!streq(q, "owners") && !is_select(q)) {
-		kv_err(p, s, kv, "expected 'owners' or a SELECT statement after the pattern, got '%s'",
-		       q);
+		kv_err(p, s, kv,
+		       "expected 'owners' or a SELECT statement after the pattern, got '%s'", q);
 		return;
 	}
 	_cleanup_free_ char *query = streq(q, "owners") ? strdup(q) : sql_statement(p, s, kv, q);
@@ -963,25 +977,34 @@ static void vectors_collection(struct parser *p, void *obj, const struct config_
 		p->oom = true;
 }
 static const struct key_def vectors_keys[] = {
-	{"type", false, vectors_type},
-	{"path", false, vectors_path},
-	{"url", false, vectors_url},
-	{"source", false, vectors_source},
-	{"collection", true, vectors_collection},
+    {"type", false, vectors_type},
+    {"path", false, vectors_path},
+    {"url", false, vectors_url},
+    {"source", false, vectors_source},
+    {"collection", true, vectors_collection},
 };
 
 /* ---- section dispatch and cross-checks ---- */
 
-enum sec_kind { SEC_CATALOG, SEC_DEFAULTS, SEC_PATHS, SEC_ROOT, SEC_SOURCE, SEC_VECTORS, SEC_RULE, SEC_DAEMON };
+enum sec_kind {
+	SEC_CATALOG,
+	SEC_DEFAULTS,
+	SEC_PATHS,
+	SEC_ROOT,
+	SEC_SOURCE,
+	SEC_VECTORS,
+	SEC_RULE,
+	SEC_DAEMON
+};
 
 static const struct {
 	const char *type;
 	bool named;
 } sec_types[] = {
-	[SEC_CATALOG] = {"catalog", false}, [SEC_DEFAULTS] = {"defaults", false},
-	[SEC_PATHS] = {"paths", false},     [SEC_ROOT] = {"root", true},
-	[SEC_SOURCE] = {"source", true},    [SEC_VECTORS] = {"vectors", true},
-	[SEC_RULE] = {"rule", true},        [SEC_DAEMON] = {"daemon", false},
+    [SEC_CATALOG] = {"catalog", false}, [SEC_DEFAULTS] = {"defaults", false},
+    [SEC_PATHS] = {"paths", false},	[SEC_ROOT] = {"root", true},
+    [SEC_SOURCE] = {"source", true},	[SEC_VECTORS] = {"vectors", true},
+    [SEC_RULE] = {"rule", true},	[SEC_DAEMON] = {"daemon", false},
 };
 
 static int sec_kind_of(struct parser *p, const struct config_section *s)
@@ -1010,8 +1033,9 @@ static int sec_kind_of(struct parser *p, const struct config_section *s)
 	if (m)
 		kv_err(p, s, NULL, "unknown section; did you mean [%s]?", m);
 	else
-		kv_err(p, s, NULL, "unknown section: expected catalog, defaults, paths, root, source, "
-				   "vectors, rule or daemon");
+		kv_err(p, s, NULL,
+		       "unknown section: expected catalog, defaults, paths, root, source, "
+		       "vectors, rule or daemon");
 	return -EINVAL;
 }
 
@@ -1044,21 +1068,25 @@ static void root_finish(struct parser *p, const struct config_section *s, struct
 	if (r->key == _KEY_KIND_MAX)
 		r->key = has_key(s, "key-regex") ? KEY_REGEX : KEY_NONE;
 	if (r->key == KEY_REGEX && !has_key(s, "key-regex"))
-		kv_err(p, s, NULL, "key = regex needs 'key-regex' (a POSIX ERE over the file name)");
+		kv_err(p, s, NULL,
+		       "key = regex needs 'key-regex' (a POSIX ERE over the file name)");
 	if (r->key != KEY_REGEX && has_key(s, "key-regex"))
 		kv_err(p, s, NULL, "'key-regex' is only used with key = regex, but key = %s",
 		       key_kind_to_string(r->key));
 	if (r->source && r->key == KEY_NONE)
-		kv_err(p, s, NULL, "source = %s needs a 'key' (path|basename|regex|hash) to match "
-				   "files with the source's owner keys", r->source);
+		kv_err(p, s, NULL,
+		       "source = %s needs a 'key' (path|basename|regex|hash) to match "
+		       "files with the source's owner keys",
+		       r->source);
 }
 
 static void source_finish(struct parser *p, const struct config_section *s,
 			  struct config_source *src)
 {
 	if (!has_key(s, "url"))
-		kv_err(p, s, NULL, "missing 'url': expected sqlite:///ABSOLUTE/PATH or "
-				   "postgresql://...");
+		kv_err(p, s, NULL,
+		       "missing 'url': expected sqlite:///ABSOLUTE/PATH or "
+		       "postgresql://...");
 	if (!src->key_pattern && set_string(&src->key_pattern, "uuid") < 0)
 		p->oom = true;
 }
@@ -1077,8 +1105,9 @@ static void vectors_finish(struct parser *p, const struct config_section *s,
 	else if (streq(v->type, "pgvector") && v->path)
 		kv_err(p, s, NULL, "'path' is for type = chroma; pgvector takes 'url'");
 	if (!has_key(s, "source"))
-		kv_err(p, s, NULL, "missing 'source': the [source NAME] whose queries say which "
-				   "collections are alive");
+		kv_err(p, s, NULL,
+		       "missing 'source': the [source NAME] whose queries say which "
+		       "collections are alive");
 }
 
 static void root_free(struct config_root *r)
@@ -1281,8 +1310,10 @@ static void check_roots(struct parser *p, const struct config *c)
 			perr(p, sline, "[root %s] source: no [source %s] is defined", r->name,
 			     r->source);
 		else if (src && !src->owners)
-			perr(p, sline, "[root %s] source: [source %s] has no 'owners' query to "
-				       "say which rows own files", r->name, r->source);
+			perr(p, sline,
+			     "[root %s] source: [source %s] has no 'owners' query to "
+			     "say which rows own files",
+			     r->name, r->source);
 		for (size_t j = 0; r->path && j < c->n_roots; j++) {
 			const struct config_root *o = &c->roots[j];
 			if (j == i || !o->path || !path_inside(r->path, o->path))
@@ -1292,8 +1323,8 @@ static void check_roots(struct parser *p, const struct config *c)
 			perr(p, key_line(p, "root", r->name, "path", r->line),
 			     "[root %s] path: %s is %s [root %s] (line %d); roots must not overlap",
 			     r->name, r->path,
-			     streq(r->path, o->path) ? "the same directory as" : "inside",
-			     o->name, o->line);
+			     streq(r->path, o->path) ? "the same directory as" : "inside", o->name,
+			     o->line);
 		}
 	}
 }
@@ -1302,17 +1333,25 @@ static void check_vectors(struct parser *p, const struct config *c)
 {
 	for (size_t i = 0; i < c->n_vectors; i++) {
 		const struct config_vectors *v = &c->vectors[i];
-		const struct config_source *src = v->source ? config_find_source(c, v->source) : NULL;
+		const struct config_source *src =
+		    v->source ? config_find_source(c, v->source) : NULL;
 		if (v->source && !src) {
 			perr(p, key_line(p, "vectors", v->name, "source", v->line),
-			     "[vectors %s] source: no [source %s] is defined", v->name,
-			     v->source);
+			     "[vectors %s] source: no [source %s] is defined", v->name, v->source);
 			continue;
 		}
+		if (src && streq_ptr(v->type, "pgvector") && !v->url &&
+		    !startswith(src->url ? src->url : "", "postgres"))
+			perr(p, v->line,
+			     "[vectors %s]: type = pgvector needs 'url' (postgresql://...): "
+			     "[source %s] is not PostgreSQL",
+			     v->name, src->name);
 		for (size_t k = 0; src && k < v->n_collections; k++)
 			if (streq(v->collections[k].query, "owners") && !src->owners)
-				perr(p, v->collections[k].line, "[vectors %s] collection: 'owners' "
-					"but [source %s] has no 'owners' query", v->name, src->name);
+				perr(p, v->collections[k].line,
+				     "[vectors %s] collection: 'owners' "
+				     "but [source %s] has no 'owners' query",
+				     v->name, src->name);
 	}
 }
 
@@ -1366,8 +1405,7 @@ static int errors_join(struct parser *p, char **ret)
 	return 0;
 }
 
-int config_load_string(const char *text, const char *origin, struct config **ret,
-		       char **ret_error)
+int config_load_string(const char *text, const char *origin, struct config **ret, char **ret_error)
 {
 	struct parser p = {.origin = origin ? origin : "<string>", .text = text};
 	struct config *c = NULL;
@@ -1440,8 +1478,8 @@ int config_load(const char *path, struct config **ret, char **ret_error)
 	if (n < 0)
 		return n;
 	if (strlen(text) != (size_t)n) {
-		if (ret_error && asprintf(ret_error, "%s: contains a NUL byte: not a text file\n",
-					  path) < 0)
+		if (ret_error &&
+		    asprintf(ret_error, "%s: contains a NUL byte: not a text file\n", path) < 0)
 			*ret_error = NULL;
 		return -EINVAL;
 	}
@@ -1477,7 +1515,8 @@ int config_map_path(const struct config *c, const char *app_path, char **ret)
 		size_t l = strlen(m->from);
 		if (streq(m->from, "/"))
 			l = 0;
-		if (strncmp(app_path, m->from, l) != 0 || (app_path[l] != '/' && app_path[l] != '\0'))
+		if (strncmp(app_path, m->from, l) != 0 ||
+		    (app_path[l] != '/' && app_path[l] != '\0'))
 			continue;
 		if (!best || l > best_len) {
 			best = m;
@@ -1488,7 +1527,8 @@ int config_map_path(const struct config *c, const char *app_path, char **ret)
 		if (app_path[0] != '/')
 			return -ENOENT;
 		out = strdup(app_path);
-	} else if (asprintf(&out, "%s%s", streq(best->to, "/") && app_path[best_len] == '/' ? "" : best->to,
+	} else if (asprintf(&out, "%s%s",
+			    streq(best->to, "/") && app_path[best_len] == '/' ? "" : best->to,
 			    app_path + best_len) < 0)
 		out = NULL;
 	if (!out)
@@ -1587,8 +1627,8 @@ static const char *format_duration_exact(char *buf, size_t len, int64_t ns)
 		const char *unit;
 		int64_t ns;
 	} units[] = {
-		{"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
-		{"s", 1000000000LL},     {"ms", 1000000LL},      {"us", 1000LL},
+	    {"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
+	    {"s", 1000000000LL},     {"ms", 1000000LL},	     {"us", 1000LL},
 	};
 	for (size_t i = 0; ns != 0 && i < ELEMENTSOF(units); i++)
 		if (ns % units[i].ns == 0 && !(i == 0 && ns < 7 * units[0].ns)) {
@@ -1669,7 +1709,8 @@ int config_print(const struct config *c, FILE *f)
 	fprintf(f, "# effective configuration of %s\n", c->file);
 	if (c->catalog)
 		fprintf(f, "\n[catalog]\npath = %s\n", c->catalog);
-	fprintf(f, "\n[defaults]\ngrace = %s\n", format_duration_exact(buf, sizeof buf, c->grace_ns));
+	fprintf(f, "\n[defaults]\ngrace = %s\n",
+		format_duration_exact(buf, sizeof buf, c->grace_ns));
 	if (c->n_maps > 0)
 		fputs("\n[paths]\n", f);
 	for (size_t i = 0; i < c->n_maps; i++)

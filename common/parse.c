@@ -18,17 +18,17 @@ static int64_t duration_unit(const char *u, size_t n)
 		const char *name;
 		int64_t ns;
 	} units[] = {
-		{"ns", 1},
-		{"us", 1000},
-		{"ms", 1000000},
-		{"s", NSEC_PER_SEC},
-		{"sec", NSEC_PER_SEC},
-		{"m", 60 * NSEC_PER_SEC},
-		{"min", 60 * NSEC_PER_SEC},
-		{"h", 3600 * NSEC_PER_SEC},
-		{"d", 86400 * NSEC_PER_SEC},
-		{"w", 7 * 86400 * NSEC_PER_SEC},
-		{"y", 365 * 86400 * NSEC_PER_SEC},
+	    {"ns", 1},
+	    {"us", 1000},
+	    {"ms", 1000000},
+	    {"s", NSEC_PER_SEC},
+	    {"sec", NSEC_PER_SEC},
+	    {"m", 60 * NSEC_PER_SEC},
+	    {"min", 60 * NSEC_PER_SEC},
+	    {"h", 3600 * NSEC_PER_SEC},
+	    {"d", 86400 * NSEC_PER_SEC},
+	    {"w", 7 * 86400 * NSEC_PER_SEC},
+	    {"y", 365 * 86400 * NSEC_PER_SEC},
 	};
 	if (n == 0)
 		return NSEC_PER_SEC;

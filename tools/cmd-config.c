@@ -8,14 +8,16 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fsdctl config check [--config FILE | --preset NAME --data-dir DIR]\n"
-		   "       fsdctl config show  [--config FILE | --preset NAME --data-dir DIR] [--json]\n"
-		   "\n"
-		   "check: reads the configuration and reports every problem as FILE:LINE: ...;\n"
-		   "       exit 0 when it is valid, 2 otherwise.\n"
-		   "show:  prints the effective configuration (presets expanded, defaults filled\n"
-		   "       in) as config text that 'fsdctl config check' accepts again.\n"
-		   "Presets: ");
+	fprintf(
+	    f,
+	    "usage: fsdctl config check [--config FILE | --preset NAME --data-dir DIR]\n"
+	    "       fsdctl config show  [--config FILE | --preset NAME --data-dir DIR] [--json]\n"
+	    "\n"
+	    "check: reads the configuration and reports every problem as FILE:LINE: ...;\n"
+	    "       exit 0 when it is valid, 2 otherwise.\n"
+	    "show:  prints the effective configuration (presets expanded, defaults filled\n"
+	    "       in) as config text that 'fsdctl config check' accepts again.\n"
+	    "Presets: ");
 	for (const char *const *p = config_presets(); *p; p++)
 		fprintf(f, "%s%s", p == config_presets() ? "" : ", ", *p);
 	fprintf(f, ". See fsd.conf(5).\n");
@@ -208,8 +210,8 @@ static int config_check(struct fsdctl *ctx)
 int cmd_config(struct fsdctl *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
-		FSDCTL_COMMON_LONGOPTS,
-		{},
+	    FSDCTL_COMMON_LONGOPTS,
+	    {},
 	};
 	int c, r;
 

@@ -101,7 +101,7 @@ void json_print_string(FILE *f, const char *s, size_t len)
 static void base64_print(FILE *f, const unsigned char *s, size_t len)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)s[i] << 16;

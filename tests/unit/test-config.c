@@ -151,31 +151,32 @@ static void test_defaults(void **state)
 /* Every mistake is reported, each with its line, in file order. */
 static void test_errors_collected(void **state)
 {
-	char *err = load_bad("[root uploads]\n"		       /* 1 */
-			     "path = uploads\n"		       /* 2 */
-			     "class = foo\n"		       /* 3 */
-			     "clas = upload\n"		       /* 4 */
-			     "key = regex\n"		       /* 5 */
-			     "key-regex = ([a-z\n"	       /* 6 */
-			     "source = nosuch\n"	       /* 7 */
-			     "[root top]\n"		       /* 8 */
-			     "path = /\n"		       /* 9 */
-			     "class = cache\n"		       /* 10 */
-			     "[source s]\n"		       /* 11 */
-			     "url = mysql://h/db\n"	       /* 12 */
-			     "min-ratio = 2\n"		       /* 13 */
-			     "busy-timeout = soon\n"	       /* 14 */
-			     "remove = DELETE FROM file\n"     /* 15 */
-			     "owners = DELETE FROM file\n"     /* 16 */
-			     "[defaults]\n"		       /* 17 */
-			     "grace = 1 day\n"		       /* 18 */
-			     "[nonsense]\n"		       /* 19 */
-			     "[roots x]\n"		       /* 20 */
-			     "[rule]\n"			       /* 21 */
-			     "[root top]\n"		       /* 22 */
-			     "no equals sign here\n"	       /* 23 */
-			     "[unclosed\n");		       /* 24 */
-	assert_has(err, "t.conf:2: [root uploads] path: expected an absolute path, got 'uploads'\n");
+	char *err = load_bad("[root uploads]\n"		   /* 1 */
+			     "path = uploads\n"		   /* 2 */
+			     "class = foo\n"		   /* 3 */
+			     "clas = upload\n"		   /* 4 */
+			     "key = regex\n"		   /* 5 */
+			     "key-regex = ([a-z\n"	   /* 6 */
+			     "source = nosuch\n"	   /* 7 */
+			     "[root top]\n"		   /* 8 */
+			     "path = /\n"		   /* 9 */
+			     "class = cache\n"		   /* 10 */
+			     "[source s]\n"		   /* 11 */
+			     "url = mysql://h/db\n"	   /* 12 */
+			     "min-ratio = 2\n"		   /* 13 */
+			     "busy-timeout = soon\n"	   /* 14 */
+			     "remove = DELETE FROM file\n" /* 15 */
+			     "owners = DELETE FROM file\n" /* 16 */
+			     "[defaults]\n"		   /* 17 */
+			     "grace = 1 day\n"		   /* 18 */
+			     "[nonsense]\n"		   /* 19 */
+			     "[roots x]\n"		   /* 20 */
+			     "[rule]\n"			   /* 21 */
+			     "[root top]\n"		   /* 22 */
+			     "no equals sign here\n"	   /* 23 */
+			     "[unclosed\n");		   /* 24 */
+	assert_has(err,
+		   "t.conf:2: [root uploads] path: expected an absolute path, got 'uploads'\n");
 	assert_has(err, "t.conf:3: [root uploads] class: expected upload|cache|log|backup|temp, "
 			"got 'foo'\n");
 	assert_has(err, "t.conf:4: [root uploads] clas: unknown key; did you mean 'class'?\n");
@@ -282,6 +283,14 @@ static void test_missing_and_cross(void **state)
 	assert_has(err, "t.conf:6: [source s] live-text: expected a SELECT statement");
 	assert_has(err, "t.conf:11: [vectors v] collection: one SQL statement per value");
 	assert_int_equal(count_lines(err), 5);
+	free(err);
+
+	err = load_bad("[paths]\nmap = /app => /a\nmap = /app/ => /b\n"
+		       "[source s]\nurl = sqlite:///d.db\n"
+		       "[vectors pg]\ntype = pgvector\nsource = s\n");
+	assert_has(err, "t.conf:3: [paths] map: /app is mapped twice (first at line 2)");
+	assert_has(err, "t.conf:6: [vectors pg]: type = pgvector needs 'url'");
+	assert_int_equal(count_lines(err), 2);
 	free(err);
 
 	err = load_bad("grace = 1h\n");
@@ -402,15 +411,17 @@ static void test_preset_upload_regex(void **state)
 	static const struct {
 		const char *name, *key;
 	} cases[] = {
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_report.pdf", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_a_b.c.txt", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70.pdf", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
-		{"0B7E1C52-9D5F-4A0E-8C3B-2F6A1D9E4B70_x", "0B7E1C52-9D5F-4A0E-8C3B-2F6A1D9E4B70"},
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70x", NULL},
-		{"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b7_x", NULL},
-		{"x0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_x", NULL},
-		{"report.pdf", NULL},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_report.pdf",
+	     "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_a_b.c.txt",
+	     "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70.pdf", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70", "0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70"},
+	    {"0B7E1C52-9D5F-4A0E-8C3B-2F6A1D9E4B70_x", "0B7E1C52-9D5F-4A0E-8C3B-2F6A1D9E4B70"},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70x", NULL},
+	    {"0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b7_x", NULL},
+	    {"x0b7e1c52-9d5f-4a0e-8c3b-2f6a1d9e4b70_x", NULL},
+	    {"report.pdf", NULL},
 	};
 	struct config *c = NULL;
 	regex_t re;
@@ -559,18 +570,18 @@ static void test_enum_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_typed_sections),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_errors_collected),
-		cmocka_unit_test(test_missing_and_cross),
-		cmocka_unit_test(test_continuation_and_long_lines),
-		cmocka_unit_test(test_file_io),
-		cmocka_unit_test(test_preset),
-		cmocka_unit_test(test_preset_upload_regex),
-		cmocka_unit_test(test_print_round_trip),
-		cmocka_unit_test(test_map_path),
-		cmocka_unit_test(test_default_catalog),
-		cmocka_unit_test(test_enum_strings),
+	    cmocka_unit_test(test_typed_sections),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_errors_collected),
+	    cmocka_unit_test(test_missing_and_cross),
+	    cmocka_unit_test(test_continuation_and_long_lines),
+	    cmocka_unit_test(test_file_io),
+	    cmocka_unit_test(test_preset),
+	    cmocka_unit_test(test_preset_upload_regex),
+	    cmocka_unit_test(test_print_round_trip),
+	    cmocka_unit_test(test_map_path),
+	    cmocka_unit_test(test_default_catalog),
+	    cmocka_unit_test(test_enum_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

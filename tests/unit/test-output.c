@@ -27,30 +27,30 @@ static void test_utf8_valid(void **state)
 {
 	assert_true(utf8_is_valid(S("")));
 	assert_true(utf8_is_valid(S("plain ascii.txt")));
-	assert_true(utf8_is_valid(S("caf\xc3\xa9")));                 /* U+00E9 */
-	assert_true(utf8_is_valid(S("\xe2\x82\xac")));                /* U+20AC */
-	assert_true(utf8_is_valid(S("\xf0\x9f\x98\x80")));            /* U+1F600 */
-	assert_true(utf8_is_valid(S("\xf4\x8f\xbf\xbf")));            /* U+10FFFF */
-	assert_true(utf8_is_valid(S("\xed\x9f\xbf")));                /* U+D7FF */
-	assert_true(utf8_is_valid(S("\xee\x80\x80")));                /* U+E000 */
-	assert_true(utf8_is_valid(S("a\nb\x01")));                    /* controls are valid */
-	assert_true(utf8_is_valid("a\0b", 3));                         /* length, not NUL */
+	assert_true(utf8_is_valid(S("caf\xc3\xa9")));	   /* U+00E9 */
+	assert_true(utf8_is_valid(S("\xe2\x82\xac")));	   /* U+20AC */
+	assert_true(utf8_is_valid(S("\xf0\x9f\x98\x80"))); /* U+1F600 */
+	assert_true(utf8_is_valid(S("\xf4\x8f\xbf\xbf"))); /* U+10FFFF */
+	assert_true(utf8_is_valid(S("\xed\x9f\xbf")));	   /* U+D7FF */
+	assert_true(utf8_is_valid(S("\xee\x80\x80")));	   /* U+E000 */
+	assert_true(utf8_is_valid(S("a\nb\x01")));	   /* controls are valid */
+	assert_true(utf8_is_valid("a\0b", 3));		   /* length, not NUL */
 
 	assert_false(utf8_is_valid(S("\xff")));
-	assert_false(utf8_is_valid(S("\x80")));                        /* lone continuation */
-	assert_false(utf8_is_valid(S("caf\xe9")));                     /* Latin-1 */
-	assert_false(utf8_is_valid(S("\xc0\xaf")));                    /* overlong '/' */
-	assert_false(utf8_is_valid(S("\xc1\xbf")));                    /* overlong */
-	assert_false(utf8_is_valid(S("\xe0\x80\xaf")));                /* overlong, 3 bytes */
-	assert_false(utf8_is_valid(S("\xe0\x9f\xbf")));                /* overlong U+07FF */
-	assert_false(utf8_is_valid(S("\xf0\x8f\xbf\xbf")));            /* overlong U+FFFF */
-	assert_false(utf8_is_valid(S("\xed\xa0\x80")));                /* surrogate D800 */
-	assert_false(utf8_is_valid(S("\xed\xbf\xbf")));                /* surrogate DFFF */
-	assert_false(utf8_is_valid(S("\xf4\x90\x80\x80")));            /* U+110000 */
+	assert_false(utf8_is_valid(S("\x80")));		    /* lone continuation */
+	assert_false(utf8_is_valid(S("caf\xe9")));	    /* Latin-1 */
+	assert_false(utf8_is_valid(S("\xc0\xaf")));	    /* overlong '/' */
+	assert_false(utf8_is_valid(S("\xc1\xbf")));	    /* overlong */
+	assert_false(utf8_is_valid(S("\xe0\x80\xaf")));	    /* overlong, 3 bytes */
+	assert_false(utf8_is_valid(S("\xe0\x9f\xbf")));	    /* overlong U+07FF */
+	assert_false(utf8_is_valid(S("\xf0\x8f\xbf\xbf"))); /* overlong U+FFFF */
+	assert_false(utf8_is_valid(S("\xed\xa0\x80")));	    /* surrogate D800 */
+	assert_false(utf8_is_valid(S("\xed\xbf\xbf")));	    /* surrogate DFFF */
+	assert_false(utf8_is_valid(S("\xf4\x90\x80\x80"))); /* U+110000 */
 	assert_false(utf8_is_valid(S("\xf5\x80\x80\x80")));
-	assert_false(utf8_is_valid(S("\xe2\x82")));                    /* truncated */
-	assert_false(utf8_is_valid(S("\xe2\x28\xa1")));                /* bad continuation */
-	assert_false(utf8_is_valid("\xc3\xa9", 1));                    /* cut by the length */
+	assert_false(utf8_is_valid(S("\xe2\x82")));	/* truncated */
+	assert_false(utf8_is_valid(S("\xe2\x28\xa1"))); /* bad continuation */
+	assert_false(utf8_is_valid("\xc3\xa9", 1));	/* cut by the length */
 }
 
 static void test_json_string(void **state)
@@ -70,7 +70,9 @@ static void test_json_string(void **state)
 	assert_string_equal(out, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
 	free(out);
 	/* each invalid byte becomes one U+FFFD; valid neighbours survive */
-	CAPTURE(out, json_print_string(f, S("a\xff\xfe" "b\xed\xa0\x80" "c")));
+	CAPTURE(out, json_print_string(f, S("a\xff\xfe"
+					    "b\xed\xa0\x80"
+					    "c")));
 	assert_string_equal(out, "\"a\\ufffd\\ufffdb\\ufffd\\ufffd\\ufffdc\"");
 	free(out);
 	CAPTURE(out, json_print_string(f, S("")));
@@ -126,7 +128,8 @@ static void test_text_name(void **state)
 	assert_string_equal(out, "caf\xc3\xa9 caf\\xe9 \\x1b[31m \\x7f");
 	free(out);
 	/* C1 controls (U+009B is a CSI) are escaped byte by byte */
-	CAPTURE(out, text_print_name(f, S("a\xc2\x9b" "b")));
+	CAPTURE(out, text_print_name(f, S("a\xc2\x9b"
+					  "b")));
 	assert_string_equal(out, "a\\xc2\\x9bb");
 	free(out);
 	CAPTURE(out, text_print_name(f, "a\0b", 3));
@@ -137,10 +140,10 @@ static void test_text_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_utf8_valid),
-		cmocka_unit_test(test_json_string),
-		cmocka_unit_test(test_json_name_field),
-		cmocka_unit_test(test_text_name),
+	    cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_json_string),
+	    cmocka_unit_test(test_json_name_field),
+	    cmocka_unit_test(test_text_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,25 +18,25 @@ static void test_duration_ok(void **state)
 		const char *s;
 		int64_t ns;
 	} cases[] = {
-		{"90s", 90 * SEC},
-		{"15m", 15 * 60 * SEC},
-		{"24h", 24 * 3600 * SEC},
-		{"7d", 7 * 86400 * SEC},
-		{"2w", 14 * 86400 * SEC},
-		{"1y", 365 * 86400 * SEC},
-		{"1h30m", 5400 * SEC},
-		{"1h 30m 15s", 5415 * SEC},
-		{"1.5h", 5400 * SEC},
-		{"500ms", 500000000},
-		{"250us", 250000},
-		{"7ns", 7},
-		{"2min", 120 * SEC},
-		{"3sec", 3 * SEC},
-		{"5M", 5 * 60 * SEC}, /* units are case-insensitive: M is minutes */
-		{"42", 42 * SEC},
-		{"  42  ", 42 * SEC},
-		{"0", 0},
-		{"0s", 0},
+	    {"90s", 90 * SEC},
+	    {"15m", 15 * 60 * SEC},
+	    {"24h", 24 * 3600 * SEC},
+	    {"7d", 7 * 86400 * SEC},
+	    {"2w", 14 * 86400 * SEC},
+	    {"1y", 365 * 86400 * SEC},
+	    {"1h30m", 5400 * SEC},
+	    {"1h 30m 15s", 5415 * SEC},
+	    {"1.5h", 5400 * SEC},
+	    {"500ms", 500000000},
+	    {"250us", 250000},
+	    {"7ns", 7},
+	    {"2min", 120 * SEC},
+	    {"3sec", 3 * SEC},
+	    {"5M", 5 * 60 * SEC}, /* units are case-insensitive: M is minutes */
+	    {"42", 42 * SEC},
+	    {"  42  ", 42 * SEC},
+	    {"0", 0},
+	    {"0s", 0},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		int64_t ns = -1;
@@ -51,8 +51,8 @@ static void test_duration_ok(void **state)
 static void test_duration_bad(void **state)
 {
 	static const char *bad[] = {
-		"", "   ", "h", "-1s", "5x", "1 day", "24 hours", "1 2", "1.5.5", "1d 2",
-		"nan", "inf", "s5", "1h-5m", "1h,5m",
+	    "",	     "   ",  "h",   "-1s", "5x", "1 day", "24 hours", "1 2",
+	    "1.5.5", "1d 2", "nan", "inf", "s5", "1h-5m", "1h,5m",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		int64_t ns = 12345;
@@ -72,18 +72,18 @@ static void test_size(void **state)
 		const char *s;
 		uint64_t bytes;
 	} cases[] = {
-		{"0", 0},
-		{"100", 100},
-		{"512K", 512 * 1024},
-		{"512k", 512 * 1024},
-		{"10G", 10ULL << 30},
-		{"1.5GiB", 3ULL << 29},
-		{"2 MiB", 2 << 20},
-		{"3MB", 3 << 20},
-		{"7B", 7},
-		{"1T", 1ULL << 40},
-		{"1P", 1ULL << 50},
-		{"1E", 1ULL << 60},
+	    {"0", 0},
+	    {"100", 100},
+	    {"512K", 512 * 1024},
+	    {"512k", 512 * 1024},
+	    {"10G", 10ULL << 30},
+	    {"1.5GiB", 3ULL << 29},
+	    {"2 MiB", 2 << 20},
+	    {"3MB", 3 << 20},
+	    {"7B", 7},
+	    {"1T", 1ULL << 40},
+	    {"1P", 1ULL << 50},
+	    {"1E", 1ULL << 60},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		uint64_t b = 1;
@@ -169,10 +169,10 @@ static void test_format_time(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_duration_ok),   cmocka_unit_test(test_duration_bad),
-		cmocka_unit_test(test_size),	      cmocka_unit_test(test_bool),
-		cmocka_unit_test(test_format_bytes),  cmocka_unit_test(test_format_duration),
-		cmocka_unit_test(test_format_time),
+	    cmocka_unit_test(test_duration_ok),	 cmocka_unit_test(test_duration_bad),
+	    cmocka_unit_test(test_size),	 cmocka_unit_test(test_bool),
+	    cmocka_unit_test(test_format_bytes), cmocka_unit_test(test_format_duration),
+	    cmocka_unit_test(test_format_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
