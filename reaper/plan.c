@@ -289,7 +289,9 @@ static int judge_file(struct planner *p, const struct rule *r, const struct plan
 	if (r->has_older_than && p->now - t < r->older_than_ns)
 		return 0;
 	if (r->unreferenced) {
-		int64_t since = MAX(f->mtime_ns, f->ctime_ns);
+		/* By mtime, as the audit judges: an upload is written before its
+		 * row commits, and a back-dated copy is the operator's choice. */
+		int64_t since = f->mtime_ns;
 		if (f->ref != PLAN_REF_NONE || !f->key)
 			return 0;
 		if (p->now - since < r->grace_ns) {
@@ -572,7 +574,7 @@ int planner_add_vector(struct planner *p, const char *store, int kind, const cha
 		a.key = collection ? strdup(collection) : NULL;
 		char *reason = fmt("%s%s%s%s%s", vector_what[kind], collection ? " ('" : "",
 				   collection ? collection : "", collection ? "'" : "",
-				   key ? ", key not live" : "");
+				   collection ? (key ? ", its key is not live)" : ")") : "");
 		if (!a.store || !a.target || (collection && !a.key)) {
 			free(a.store), free(a.target), free(a.key), free(reason);
 			return -ENOMEM;

@@ -147,14 +147,33 @@ static void test_unreferenced(void **state)
 	teardown_rules(&fx);
 }
 
-static void test_grace_uses_ctime(void **state)
+static void test_grace_by_mtime(void **state)
 {
 	struct fx fx;
 	setup_rules(&fx, orphans);
-	struct plan_file f = file("a_x", "a", 10 * D, PLAN_REF_NONE);
-	f.ctime_ns = NOW - H; /* e.g. copied in with its mtime kept */
-	struct plan *pl = run(&fx, 0, &f, 1, false, 0);
-	assert_int_equal(pl->n_actions, 0);
+	struct plan_file f[2] = {file("a_x", "a", 10 * D, PLAN_REF_NONE),
+				 file("b_x", "b", 20 * H, PLAN_REF_NONE)};
+	f[0].ctime_ns = NOW - H; /* back-dated: the mtime decides, as in the audit */
+	f[1].ctime_ns = NOW - 30 * D;
+	struct plan *pl = run(&fx, 0, f, 2, false, 0);
+	assert_int_equal(pl->n_actions, 1);
+	assert_true(has(pl, "a_x"));
+	assert_int_equal(pl->kept_by_grace, 1);
+	plan_free(pl);
+	teardown_rules(&fx);
+}
+
+static void test_age_rules_never_take_owned(void **state)
+{
+	static const char *const spec[] = {"old", "roots=uploads", "older-than=1d", NULL, NULL};
+	struct fx fx;
+	setup_rules(&fx, spec);
+	struct plan_file f[] = {file("a", "a", 9 * D, PLAN_REF_OWNED_DEAD),
+				file("b", "b", 9 * D, PLAN_REF_HELD),
+				file("c", "c", 9 * D, PLAN_REF_NONE)};
+	struct plan *pl = run(&fx, 0, f, 3, false, 0);
+	assert_int_equal(pl->n_actions, 1);
+	assert_true(has(pl, "c"));
 	plan_free(pl);
 	teardown_rules(&fx);
 }
@@ -321,7 +340,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unreferenced),
-		cmocka_unit_test(test_grace_uses_ctime),
+		cmocka_unit_test(test_grace_by_mtime),
+		cmocka_unit_test(test_age_rules_never_take_owned),
 		cmocka_unit_test(test_older_than_and_protect),
 		cmocka_unit_test(test_expire_rows),
 		cmocka_unit_test(test_keep_daily_grouped),
