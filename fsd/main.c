@@ -303,16 +303,18 @@ void daemon_pause(struct daemon *d, bool pause)
 	pause_watch(d, pause);
 }
 
+static void handled_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}
+
 static int setup_fds(struct daemon *d)
 {
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
-		return log_error_errno(-EINVAL, "Failed to block signals.");
-	signal(SIGPIPE, SIG_IGN);
+	handled_signals(&mask);
 	d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	d->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -755,6 +757,14 @@ int main(int argc, char **argv)
 	struct daemon d = {
 		.lock_fd = -1, .epoll_fd = -1, .signal_fd = -1, .timer_fd = -1, .listen_fd = -1,
 	};
+	sigset_t mask;
+
+	/* Blocked before any thread starts, so that every thread inherits the
+	 * mask and the signals reach only the signalfd. */
+	handled_signals(&mask);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
 	log_set_ident("fsd");
 	int r = parse_args(&d, argc, argv);
 	if (r != 0) {
