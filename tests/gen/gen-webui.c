@@ -631,8 +631,9 @@ static int gen_vectors(struct gen *g, struct mix *m, const struct upload *handbo
 }
 
 /* Bench size: n blobs and n rows beyond the crafted mix. Paired ones are
- * live (referenced in turn through knowledge_file, chat_file, chat JSON
- * and chat_message.files); extra blobs are orphans, extra rows dangle. */
+ * live, referenced in turn through knowledge_file, chat_file and chat
+ * JSON; extra blobs are orphans, extra rows dangle (and are referenced
+ * from chat JSON, so that they are nothing else). */
 static int gen_bulk(struct gen *g, const char *user)
 {
 	uint64_t n = MAX(g->bulk_files, g->bulk_rows), paired = MIN(g->bulk_files, g->bulk_rows);
@@ -662,9 +663,9 @@ static int gen_bulk(struct gen *g, const char *user)
 			r = expect(g, "dangling", g->upload_root, u.id);
 		if (r < 0 || !row)
 			continue;
-		if (i >= paired || i % 4 == 0)
+		if (i < paired && i % 4 == 0)
 			r = add_knowledge_file(g, kb, user, u.id);
-		else if (i % 4 == 1)
+		else if (i < paired && i % 4 == 1)
 			r = add_chat_file(g, chat, user, u.id);
 		else
 			memcpy(group[in_group++], u.id, sizeof(group[0]));
@@ -696,8 +697,10 @@ static int open_db(struct gen *g)
 		fprintf(stderr, "fsd-mkdemo: cannot create %s: %s\n", path, sqlite3_errmsg(g->db));
 		return -EIO;
 	}
-	if (sqlite3_exec(g->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	/* Built without a journal (a failed run is thrown away anyway), then
+	 * switched to WAL like the app's; see close_db(). */
+	if (sqlite3_exec(g->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+				"PRAGMA cache_size=-65536", NULL, NULL, NULL) != SQLITE_OK)
 		return -EIO;
 	r = gen_exec_file(g->db, schema);
 	if (r < 0)
@@ -717,7 +720,7 @@ static int close_db(struct gen *g, int r)
 		sqlite3_finalize(q[i]);
 		q[i] = NULL;
 	}
-	if (r >= 0 && sqlite3_exec(g->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (r >= 0 && sqlite3_exec(g->db, "COMMIT; PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
 		fprintf(stderr, "fsd-mkdemo: webui.db commit: %s\n", sqlite3_errmsg(g->db));
 		r = -EIO;
 	}
