@@ -13,7 +13,9 @@
 #include "common/util.h"
 
 /* Open WebUI: uploads are {uuid}_{name}, {uuid}.{ext} or {uuid}; a file
- * row is alive while a knowledge base, chat or channel links it, or while
+ * row is alive while a knowledge base, chat or channel links it (a link
+ * row whose parent is gone does not count: SQLite runs no ON DELETE
+ * CASCADE, so deleting a chat leaves its chat_file rows), or while
  * the JSON of a chat, message, folder, note, model, knowledge base or
  * shared chat mentions its id. Model caches and plugin directories are
  * never reapable. The rules are what `fsdctl reap` does with no config:
@@ -30,9 +32,9 @@ static const char preset_open_webui[] =
     "[source webui]\n"
     "url = sqlite://${DATA_DIR}/webui.db\n"
     "owners = SELECT id, path, created_at FROM file\n"
-    "live = SELECT file_id FROM knowledge_file\n"
-    "live = SELECT file_id FROM chat_file\n"
-    "live = SELECT file_id FROM channel_file\n"
+    "live = SELECT file_id FROM knowledge_file WHERE knowledge_id IN (SELECT id FROM knowledge)\n"
+    "live = SELECT file_id FROM chat_file WHERE chat_id IN (SELECT id FROM chat)\n"
+    "live = SELECT file_id FROM channel_file WHERE channel_id IN (SELECT id FROM channel)\n"
     "live-text = SELECT chat FROM chat\n"
     "live-text = SELECT content FROM chat_message\n"
     "live-text = SELECT files FROM chat_message\n"

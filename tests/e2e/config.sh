@@ -51,6 +51,23 @@ while IFS= read -r q; do
 done <"$queries"
 check_eq "every preset query runs on the Open WebUI schema" 0 "$bad"
 
+# A link row counts only while its chat, knowledge base or channel exists
+# (SQLite runs no ON DELETE CASCADE: deleting a chat leaves chat_file rows).
+sqlite3 "$data/webui.db" "
+INSERT INTO chat (id, meta) VALUES ('c1', '{}');
+INSERT INTO knowledge (id, user_id, name, created_at) VALUES ('k1', 'u', 'kb', 0);
+INSERT INTO channel (id) VALUES ('ch1');
+INSERT INTO chat_file VALUES ('1', 'u', 'c1', 'f-chat', NULL, 0, 0);
+INSERT INTO chat_file VALUES ('2', 'u', 'c-gone', 'f-chat-gone', NULL, 0, 0);
+INSERT INTO knowledge_file VALUES ('3', 'u', 'k1', 'f-kb', 0, 0, NULL);
+INSERT INTO knowledge_file VALUES ('4', 'u', 'k-gone', 'f-kb-gone', 0, 0, NULL);
+INSERT INTO channel_file VALUES ('5', 'u', 'ch1', 'f-ch', 0, 0, NULL);
+INSERT INTO channel_file VALUES ('6', 'u', 'ch-gone', 'f-ch-gone', 0, 0, NULL);"
+live=$(jq -r '.sources[0].live[]' "$T/preset.json" | while IFS= read -r q; do
+	sqlite3 "$data/webui.db" "$q"
+done | sort | tr '\n' ' ')
+check_eq "live links need their chat, knowledge base or channel" "f-ch f-chat f-kb " "$live"
+
 # The live-text queries cover every JSON place OPEN-WEBUI.md names.
 for place in "chat FROM chat" "files FROM chat_message" "content FROM chat_message" \
 	"data FROM message" "data FROM folder" "items FROM folder" "data FROM note" \
