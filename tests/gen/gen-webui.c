@@ -287,6 +287,7 @@ struct mix {
 	char dave[GEN_UUID_LEN + 1];   /* deleted user: no rows, a memory collection */
 	char kb1[GEN_UUID_LEN + 1], kb2[GEN_UUID_LEN + 1];
 	char kb_dead[GEN_UUID_LEN + 1];
+	char chat_dead[GEN_UUID_LEN + 1];
 	char chat1[GEN_UUID_LEN + 1], chat2[GEN_UUID_LEN + 1], chat3[GEN_UUID_LEN + 1];
 	char channel[GEN_UUID_LEN + 1];
 };
@@ -311,6 +312,7 @@ static int gen_people(struct gen *g, struct mix *m)
 	if (r >= 0)
 		r = add_knowledge(g, m->kb2, m->bob.id, "Research");
 	rng_uuid(&g->rng, m->kb_dead);
+	rng_uuid(&g->rng, m->chat_dead);
 	return r;
 }
 
@@ -525,23 +527,25 @@ static int gen_leftovers(struct gen *g, struct mix *m, struct upload *o_ref, str
 	if (r < 0)
 		return r;
 
-	/* Unreferenced: uploaded and never used; left by a chat deleted
-	 * together with its chat_file rows (PostgreSQL runs the cascade). */
+	/* Unreferenced: uploaded and never used; kept only by a chat_file
+	 * row of a deleted chat; kept only by a knowledge_file row of a
+	 * deleted knowledge base (SQLite runs no ON DELETE CASCADE, so link
+	 * rows outlive what they link to and keep nothing alive). */
 	r = upload_live(g, &draft, "draft.txt", m->alice.id, 20 * DAY, 2500);
 	if (r >= 0)
 		r = expect(g, "unreferenced", g->upload_root, draft.id);
 	if (r >= 0)
 		r = upload_live(g, &shot, "screenshot.png", m->bob.id, 40 * DAY, 9500);
 	if (r >= 0)
+		r = add_chat_file(g, m->chat_dead, m->bob.id, shot.id);
+	if (r >= 0)
 		r = expect(g, "unreferenced", g->upload_root, shot.id);
-	/* A knowledge base deleted on SQLite leaves its knowledge_file rows
-	 * (no ON DELETE CASCADE). Such a row still counts as a reference
-	 * (OPEN-WEBUI.md's list), so the file is no finding: erring towards
-	 * keeping is the safe side. */
 	if (r >= 0)
 		r = upload_live(g, &dataset, "dataset.csv", m->alice.id, 110 * DAY, 14000);
 	if (r >= 0)
 		r = add_knowledge_file(g, m->kb_dead, m->alice.id, dataset.id);
+	if (r >= 0)
+		r = expect(g, "unreferenced", g->upload_root, dataset.id);
 	if (r < 0)
 		return r;
 
