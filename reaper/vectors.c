@@ -141,9 +141,9 @@ static int check_patterns(const struct config_vectors *v)
 
 /* A WAL store with no -wal file is closed by everyone (SQLite removes the
  * -wal on the last close). Opening it, even read-only, would create -wal
- * and -shm files owned by us, which the application, running as another
- * user, then cannot write. Such a store is read as immutable instead:
- * nothing else is writing it. */
+ * and -shm files beside it: files the application did not make, and a
+ * failure when we may read the store but not write its directory. Such a
+ * store is read as immutable instead: nothing else is writing it. */
 static bool closed_wal_store(struct vectors *vs)
 {
 	_cleanup_close_ int fd = openat(vs->dirfd, STORE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

@@ -15,7 +15,11 @@ DATA=demo/data
 CATALOG=demo/catalog.db
 common=(--preset open-webui --data-dir "$DATA" --catalog "$CATALOG")
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 # run CMD...: runs a step; 0 and 1 (findings) are fine, anything else stops the demo.
 run() {
@@ -73,7 +77,7 @@ What you see:
   vector-*      Chroma collections of deleted files, knowledge bases and users,
                 an index directory with no segment, embeddings with no segment
 Model caches (cache/embedding, cache/whisper, cache/tiktoken) are never reapable.
-The audit opened webui.db and chroma.sqlite3 read-only and wrote only $CATALOG.
+The audit read webui.db and chroma.sqlite3 read-only; its own state is $CATALOG.
 Try: $FSDCTL audit --json ${common[*]} | jq .
 EOF
 exit 0

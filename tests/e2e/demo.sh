@@ -144,6 +144,13 @@ common=(--preset open-webui --data-dir "$D" --catalog "$T/catalog.db")
 gen "$D" --seed 7 --manifest "$T/expected.tsv" >/dev/null
 check_exit "scan of the demo" 0 "$FSDCTL" scan "${common[@]}"
 check "damage a live upload after the scan" "$MKDEMO" "$D" --bit-rot
+# data_state: every file of the data directory but SQLite's -wal/-shm
+# companions, with size, mtime and content.
+data_state() {
+	(cd "$D" && find . -type f ! -name '*-wal' ! -name '*-shm' -printf '%P %s %T@\n' | LC_ALL=C sort &&
+		find . -type f ! -name '*-wal' ! -name '*-shm' -print0 | LC_ALL=C sort -z | xargs -0 md5sum)
+}
+data_state >"$T/data.before"
 "$FSDCTL" audit --json "${common[@]}" >"$T/audit.json" 2>"$T/audit.err"
 check_eq "audit --json finds things (exit 1)" 1 $?
 check "audit --json is one JSON document" jq -e . "$T/audit.json" >/dev/null
@@ -156,6 +163,7 @@ else
 fi
 "$FSDCTL" audit "${common[@]}" >"$T/audit.txt" 2>"$T/audit.err"
 check_eq "text audit finds things too (exit 1)" 1 $?
+check_eq "the audits changed nothing in the data directory" "$(cat "$T/data.before")" "$(data_state)"
 check_grep "text report names the odd file on one line" 'bad name\\x0aline two \\xff\\xfe\.txt' "$T/audit.txt"
 
 done_testing
