@@ -31,6 +31,13 @@ struct parse_error {
 	char *text; /* the whole line of output, "FILE:LINE: ...\n" */
 };
 
+/* The first indented line that continued the value of section `sec`'s
+ * key number `kv`: only SQL values may span lines. */
+struct continuation {
+	size_t sec, kv;
+	int line;
+};
+
 struct parser {
 	const char *origin;
 	const char *text;
@@ -45,6 +52,8 @@ struct parser {
 	size_t n_secs;
 	struct parse_error *errors;
 	size_t n_errors;
+	struct continuation *conts;
+	size_t n_conts;
 	bool oom;
 };
 
@@ -347,6 +356,27 @@ static int append_continuation(struct parser *p, struct config_section *s, const
 	return 0;
 }
 
+static int note_continuation(struct parser *p, size_t sec, size_t kv)
+{
+	if (p->n_conts > 0 && p->conts[p->n_conts - 1].sec == sec &&
+	    p->conts[p->n_conts - 1].kv == kv)
+		return 0;
+	struct continuation *nc = grow(p->conts, &p->n_conts, sizeof *nc);
+	if (!nc)
+		return -ENOMEM;
+	p->conts = nc;
+	nc[p->n_conts - 1] = (struct continuation){sec, kv, p->line};
+	return 0;
+}
+
+static int continued_at(const struct parser *p, const struct config_section *s, size_t kv)
+{
+	for (size_t i = 0; i < p->n_conts; i++)
+		if (&p->secs[p->conts[i].sec] == s && p->conts[i].kv == kv)
+			return p->conts[i].line;
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parser *p = user;
@@ -358,7 +388,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	struct config_section *s = &p->secs[p->n_secs - 1];
 	if (p->line_indented && p->have_prev_kv && s->n_kv > 0) {
-		if (append_continuation(p, s, value) < 0)
+		if (append_continuation(p, s, value) < 0 ||
+		    note_continuation(p, p->n_secs - 1, s->n_kv - 1) < 0)
 			p->oom = true;
 		return 1;
 	}
@@ -614,6 +645,7 @@ struct key_def {
 	bool multi;
 	void (*set)(struct parser *p, void *obj, const struct config_section *s,
 		    const struct config_kv *kv);
+	bool sql; /* may span lines */
 };
 
 /* Runs each key of `s` through its setter; unknown keys and repeated
@@ -647,6 +679,17 @@ static void parse_keys(struct parser *p, const struct config_section *s, const s
 		}
 		if (!first[i])
 			first[i] = kv->line;
+		int cont = defs[i].sql ? 0 : continued_at(p, s, k);
+		if (cont) {
+			/* Most likely an indented key swallowed into this value. */
+			struct config_kv at = *kv;
+			at.line = cont;
+			kv_err(p, s, &at,
+			       "this indented line continues the value of '%s'; only SQL may span "
+			       "lines: start every key at the beginning of its line",
+			       kv->key);
+			continue;
+		}
 		defs[i].set(p, obj, s, kv);
 	}
 }
@@ -662,7 +705,7 @@ static void catalog_path(struct parser *p, void *obj, const struct config_sectio
 		set_abs_path(p, s, kv, &c->catalog);
 }
 static const struct key_def catalog_keys[] = {
-    {"path", false, catalog_path},
+    {"path", false, catalog_path, false},
 };
 
 /* [defaults] */
@@ -674,7 +717,7 @@ static void defaults_grace(struct parser *p, void *obj, const struct config_sect
 		kv_err(p, s, kv, "expected a duration such as 24h, 90m or 7d, got '%s'", kv->value);
 }
 static const struct key_def defaults_keys[] = {
-    {"grace", false, defaults_grace},
+    {"grace", false, defaults_grace, false},
 };
 
 /* [paths] map = FROM => TO */
@@ -725,7 +768,7 @@ static void paths_map(struct parser *p, void *obj, const struct config_section *
 	nm[c->n_maps - 1] = (struct config_map){TAKE_PTR(nfrom), TAKE_PTR(nto), kv->line};
 }
 static const struct key_def paths_keys[] = {
-    {"map", true, paths_map},
+    {"map", true, paths_map, false},
 };
 
 /* [root NAME] */
@@ -802,15 +845,15 @@ static void root_one_fs(struct parser *p, void *obj, const struct config_section
 		kv_err(p, s, kv, "expected yes|no, got '%s'", kv->value);
 }
 static const struct key_def root_keys[] = {
-    {"path", false, root_path},
-    {"class", false, root_class},
-    {"key", false, root_key},
-    {"key-regex", false, root_key_regex},
-    {"source", false, root_source},
-    {"exclude", true, root_exclude},
-    {"protect", true, root_protect},
-    {"marker", false, root_marker},
-    {"one-file-system", false, root_one_fs},
+    {"path", false, root_path, false},
+    {"class", false, root_class, false},
+    {"key", false, root_key, false},
+    {"key-regex", false, root_key_regex, false},
+    {"source", false, root_source, false},
+    {"exclude", true, root_exclude, false},
+    {"protect", true, root_protect, false},
+    {"marker", false, root_marker, false},
+    {"one-file-system", false, root_one_fs, false},
 };
 
 /* [source NAME] */
@@ -893,14 +936,14 @@ static void source_busy_timeout(struct parser *p, void *obj, const struct config
 		src->busy_timeout_ms = (int)(ns / 1000000);
 }
 static const struct key_def source_keys[] = {
-    {"url", false, source_url},
-    {"owners", false, source_owners},
-    {"live", true, source_live},
-    {"live-text", true, source_live_text},
-    {"key-pattern", false, source_key_pattern},
-    {"remove", true, source_remove},
-    {"min-ratio", false, source_min_ratio},
-    {"busy-timeout", false, source_busy_timeout},
+    {"url", false, source_url, false},
+    {"owners", false, source_owners, true},
+    {"live", true, source_live, true},
+    {"live-text", true, source_live_text, true},
+    {"key-pattern", false, source_key_pattern, false},
+    {"remove", true, source_remove, true},
+    {"min-ratio", false, source_min_ratio, false},
+    {"busy-timeout", false, source_busy_timeout, false},
 };
 
 /* [vectors NAME] */
@@ -977,11 +1020,11 @@ static void vectors_collection(struct parser *p, void *obj, const struct config_
 		p->oom = true;
 }
 static const struct key_def vectors_keys[] = {
-    {"type", false, vectors_type},
-    {"path", false, vectors_path},
-    {"url", false, vectors_url},
-    {"source", false, vectors_source},
-    {"collection", true, vectors_collection},
+    {"type", false, vectors_type, false},
+    {"path", false, vectors_path, false},
+    {"url", false, vectors_url, false},
+    {"source", false, vectors_source, false},
+    {"collection", true, vectors_collection, true},
 };
 
 /* ---- section dispatch and cross-checks ---- */
@@ -1375,6 +1418,7 @@ static void parser_done(struct parser *p)
 	for (size_t i = 0; i < p->n_secs; i++)
 		section_done(&p->secs[i]);
 	free(p->secs);
+	free(p->conts);
 	for (size_t i = 0; i < p->n_errors; i++)
 		free(p->errors[i].text);
 	free(p->errors);

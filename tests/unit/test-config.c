@@ -293,6 +293,14 @@ static void test_missing_and_cross(void **state)
 	assert_int_equal(count_lines(err), 2);
 	free(err);
 
+	/* an indented key is swallowed by the value above: refused unless SQL */
+	err = load_bad("[root a]\n  path = /srv/a\n  class = cache\n"
+		       "[source s]\nurl = sqlite:///d.db\n  busy-timeout = 1s\n");
+	assert_has(err, "t.conf:3: [root a] path: this indented line continues the value of "
+			"'path'; only SQL may span lines");
+	assert_has(err, "t.conf:6: [source s] url: this indented line continues");
+	free(err);
+
 	err = load_bad("grace = 1h\n");
 	assert_has(err, "t.conf:1: 'grace' outside any section");
 	free(err);
