@@ -1486,7 +1486,16 @@ out:
 	return r;
 }
 
-static int read_file(const char *path, char **ret)
+/* As root, a configuration that others may change would let them choose
+ * what gets deleted: refuse one writable by other users (a group other
+ * than root's counts as other users). */
+static bool unsafe_for_root(const struct stat *st)
+{
+	return geteuid() == 0 &&
+	       ((st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != 0));
+}
+
+static int read_file(const char *path, char **ret, mode_t *ret_mode)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	struct stat st;
@@ -1499,6 +1508,9 @@ static int read_file(const char *path, char **ret)
 		return -EISDIR;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
+	*ret_mode = st.st_mode;
+	if (unsafe_for_root(&st))
+		return -EPERM;
 	if (st.st_size > CONFIG_MAX_SIZE)
 		return -EFBIG;
 	char *buf = malloc((size_t)st.st_size + 1);
@@ -1517,8 +1529,15 @@ static int read_file(const char *path, char **ret)
 int config_load(const char *path, struct config **ret, char **ret_error)
 {
 	_cleanup_free_ char *text = NULL;
+	mode_t mode = 0;
 
-	int n = read_file(path, &text);
+	int n = read_file(path, &text, &mode);
+	if (n == -EPERM && ret_error &&
+	    asprintf(ret_error,
+		     "%s: writable by other users (mode %04o): refusing it as root, since it "
+		     "decides what gets deleted; chmod go-w %s\n",
+		     path, (unsigned)(mode & 07777), path) < 0)
+		*ret_error = NULL;
 	if (n < 0)
 		return n;
 	if (strlen(text) != (size_t)n) {

@@ -130,6 +130,14 @@ awk '/^\.SH EXAMPLES/ { e = 1 } e && /^\.fi/ { exit } e && p { print } e && /^\.
 check_grep "example extracted from fsd.conf(5)" '^\[root uploads\]$' "$T/example.conf"
 check_exit "fsd.conf(5) example checks" 0 run "$FSDCTL" config check -c "$T/example.conf"
 
+# --- as root, a configuration others may write is refused ---
+if [ "$(id -u)" -eq 0 ]; then
+	cp "$T/shown.conf" "$T/open.conf"
+	chmod 0666 "$T/open.conf"
+	check_exit "world-writable config refused as root" 2 run "$FSDCTL" config check -c "$T/open.conf"
+	check_grep "and told how to fix it" "chmod go-w $T/open.conf" "$err"
+fi
+
 # --- how the configuration is found ---
 check_exit "missing file" 2 run "$FSDCTL" config check -c "$T/nope.conf"
 check_grep "missing file is named" "nope.conf" "$err"

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 #include <regex.h>
+#include <sys/stat.h>
 
 #include "common/config.h"
 #include "common/util.h"
@@ -367,6 +368,21 @@ static void test_file_io(void **state)
 	assert_int_equal(config_load(path, &c, &err), 0);
 	assert_string_equal(c->file, path);
 	assert_string_equal(c->roots[0].path, "/a");
+	config_free(c);
+	c = NULL;
+
+	/* as root, a file other users may write is refused */
+	assert_int_equal(fchmod(fd, 0666), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(config_load(path, &c, &err), -EPERM);
+		assert_has(err, "writable by other users (mode 0666): refusing it as root");
+		free(err);
+		err = NULL;
+		assert_int_equal(fchmod(fd, 0620), 0);
+		assert_int_equal(fchown(fd, 0, 0), 0);
+		assert_int_equal(config_load(path, &c, &err), 0); /* root's group */
+	} else
+		assert_int_equal(config_load(path, &c, &err), 0);
 	config_free(c);
 	close(fd);
 	unlink(path);
