@@ -20,7 +20,9 @@ struct hashq;
 
 /* One configured root as the daemon runs it. */
 struct droot {
-	const struct config_root *cfg; /* points into daemon.cfg */
+	const struct config_root *cfg; /* &eff */
+	struct config_root eff;        /* the configured root, plus the quarantine excluded */
+	char **exclude;                /* eff.exclude (owned) */
 	int64_t id;                    /* catalog root id */
 	int fd;                        /* O_PATH|O_DIRECTORY of the root, -1 if missing */
 	struct keyer *keyer;
@@ -99,6 +101,11 @@ struct droot *daemon_root_by_name(struct daemon *d, const char *name);
 void daemon_set_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
 /* Runs the scheduled job now (as "fsdctl reap" would, or a scan). */
 int daemon_run_job(struct daemon *d, const char *why);
+
+/* reap.c: plan (and with apply = yes, apply) as `fsdctl reap` does. */
+int daemon_reap(struct daemon *d, const char *why);
+/* Settles reaper actions a crash left unfinished (at start). */
+void daemon_recover(struct daemon *d);
 
 /* watch.c */
 int watch_tree_new(struct daemon *d, struct watch_tree **ret);

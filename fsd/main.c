@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fsd/fsd.h"
+#include "reaper/plan.h"
 
 #define TXN_MAX_OPS 4000
 #define TXN_MAX_NS (100 * 1000 * 1000LL)
@@ -227,10 +228,32 @@ static void roots_done(struct daemon *d)
 		if (d->roots[i].fd >= 0)
 			close(d->roots[i].fd);
 		keyer_free(d->roots[i].keyer);
+		strv_free(d->roots[i].exclude);
 	}
 	free(d->roots);
 	d->roots = NULL;
 	d->n_roots = 0;
+}
+
+/* The root as configured, with the reaper's quarantine excluded: what is
+ * held there is not part of the root's files. */
+static int root_effective(struct droot *r, const struct config_root *cfg)
+{
+	char **exclude = NULL;
+	for (char **g = cfg->exclude; g && *g; g++)
+		if (strv_extend(&exclude, *g) < 0)
+			goto oom;
+	if (strv_extend(&exclude, REAPER_QUARANTINE_DIR) < 0)
+		goto oom;
+	strv_free(r->exclude);
+	r->exclude = exclude;
+	r->eff = *cfg;
+	r->eff.exclude = exclude;
+	r->cfg = &r->eff;
+	return 0;
+oom:
+	strv_free(exclude);
+	return -ENOMEM;
 }
 
 static int roots_init(struct daemon *d)
@@ -241,7 +264,9 @@ static int roots_init(struct daemon *d)
 	d->n_roots = d->cfg->n_roots;
 	for (size_t i = 0; i < d->n_roots; i++) {
 		struct droot *r = &d->roots[i];
-		r->cfg = &d->cfg->roots[i];
+		int k = root_effective(r, &d->cfg->roots[i]);
+		if (k < 0)
+			return log_error_errno(k, "Out of memory.");
 		r->fd = open(r->cfg->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (r->fd < 0) {
 			log_warning_errno(negative_errno(),
@@ -250,7 +275,7 @@ static int roots_init(struct daemon *d)
 					  r->cfg->name, r->cfg->path);
 			r->lost = true;
 		}
-		int k = catalog_root_ensure(d->cat, r->cfg->name, r->cfg->path, &r->id);
+		k = catalog_root_ensure(d->cat, r->cfg->name, r->cfg->path, &r->id);
 		if (k < 0)
 			return log_error_errno(k, "Failed to record root '%s' in the catalog: %s",
 					       r->cfg->name, catalog_errmsg(d->cat));
@@ -466,7 +491,9 @@ int daemon_reload(struct daemon *d)
 	d->set = set;
 	if (same) {
 		for (size_t i = 0; i < d->n_roots; i++) {
-			d->roots[i].cfg = &cfg->roots[i];
+			if (root_effective(&d->roots[i], &cfg->roots[i]) < 0)
+				log_error("Out of memory; root '%s' keeps its old excludes.",
+					  cfg->roots[i].name);
 			keyer_free(d->roots[i].keyer);
 			d->roots[i].keyer = NULL;
 			(void)keyer_new(d->roots[i].cfg, &d->roots[i].keyer);
@@ -488,12 +515,10 @@ int daemon_run_job(struct daemon *d, const char *why)
 	d->last_job_ns = now_ns();
 	if (d->set.job == DAEMON_JOB_SCAN) {
 		r = daemon_scan_roots(d, NULL);
-	} else {
-		r = -EOPNOTSUPP;
-		d->last_error = strdup("the reaper is not built into this fsd yet; "
-				       "use job = scan or run 'fsdctl reap'");
-	}
-	snprintf(d->last_job_outcome, sizeof d->last_job_outcome, "%s", r < 0 ? "failed" : "ok");
+	} else
+		r = daemon_reap(d, why);
+	snprintf(d->last_job_outcome, sizeof d->last_job_outcome, "%s",
+		 r < 0 ? "failed" : r > 0 ? "partial" : "ok");
 	if (r < 0) {
 		d->n.runs_failed++;
 		log_error_errno(r, "The %s job (%s) failed: %s",
@@ -719,6 +744,7 @@ static int start(struct daemon *d)
 	d->started_ns = now_ns();
 	d->next_metrics_ns = mono_ns();
 	schedule_job(d);
+	daemon_recover(d);
 	/* Watch first, then scan: a change during the scan is an event. */
 	watch_all(d);
 	sd_notify(0, "READY=1");

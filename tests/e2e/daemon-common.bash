@@ -63,10 +63,14 @@ stop_fsd() {
 	return $rc
 }
 
-# dump DB: every present file as "root path size hash", sorted.
+# dump DB: every present file as "root path size hash", sorted. Paths
+# under $DUMP_EXCLUDE (a top-level directory, e.g. the reaper's quarantine,
+# which fsd does not catalogue) are left out.
 dump() {
 	sqlite3 "$1" "SELECT r.name, hex(f.path), f.size, hex(f.hash) FROM files f
-		JOIN roots r ON r.id = f.root_id WHERE f.state = 0 ORDER BY 1, 2"
+		JOIN roots r ON r.id = f.root_id WHERE f.state = 0
+		AND substr(f.path, 1, length(CAST('${DUMP_EXCLUDE:-/}/' AS BLOB)))
+		    <> CAST('${DUMP_EXCLUDE:-/}/' AS BLOB) ORDER BY 1, 2"
 }
 
 # same_as_fresh_scan NAME: fsd's catalog equals a fresh scan, file for file

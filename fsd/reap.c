@@ -1,0 +1,160 @@
+/* The daemon's reaper job: the same plan and apply as `fsdctl reap`, run
+ * on the schedule or on request. With apply = no (the default) the plan is
+ * built, logged and recorded as a "reap-plan" run and nothing changes;
+ * with apply = yes it is applied under the reaper lock, past the circuit
+ * breaker (the daemon never forces). It runs on the loop thread after the
+ * open batch is committed, so the catalog keeps one writer; events that
+ * arrive meanwhile wait in the kernel queue (an overflow is rescanned). */
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fsd/fsd.h"
+#include "reaper/apply.h"
+
+static void set_error(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
+static void set_error(struct daemon *d, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(d->last_error);
+	d->last_error = s;
+}
+
+static void report_inputs(const struct reaper_inputs *in)
+{
+	for (char **p = in->problems; p && *p; p++)
+		log_warning("Reaper: %s", *p);
+	for (size_t i = 0; i < in->n_sources; i++)
+		if (in->sources[i].error)
+			log_warning("Reaper: source '%s' failed, nothing that depends on it is "
+				    "planned: %s",
+				    in->sources[i].name, strempty(in->sources[i].message));
+}
+
+/* apply = no: the plan is the record. */
+static int record_plan(struct daemon *d, const struct plan *pl, int64_t started)
+{
+	_cleanup_free_ char *detail = NULL;
+	int64_t id;
+	int r = catalog_run_begin(d->cat, "reap-plan", &id);
+	if (r < 0)
+		return r;
+	if (asprintf(&detail, "{\"dry_run\":true,\"actions\":%zu,\"files\":%" PRIu64
+			      ",\"bytes\":%" PRIu64 ",\"kept_by_grace\":%" PRIu64 "}",
+		     pl->n_actions, pl->files, pl->bytes, pl->kept_by_grace) < 0)
+		detail = NULL;
+	struct catalog_run run = {
+		.id = id,
+		.ended_ns = now_ns(),
+		.files = pl->files,
+		.bytes = pl->bytes,
+		.findings = pl->n_actions,
+		.outcome = pl->n_actions ? "findings" : "ok",
+		.detail = detail,
+	};
+	(void)started;
+	return catalog_run_end(d->cat, &run);
+}
+
+static int apply_plan(struct daemon *d, const struct rules *rs, const struct plan *pl,
+		      const struct reaper_inputs *in)
+{
+	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
+	_cleanup_free_ char *why = NULL, *holder = NULL;
+	struct reaper_options o = {0};
+	struct reaper_result res = {0};
+
+	if (reaper_breaker(pl, in, d->cfg, rs, &why) > 0) {
+		set_error(d, "the circuit breaker refused to apply: %s", strempty(why));
+		return -ECANCELED;
+	}
+	int r = reaper_lock_take(d->catalog_path, &lock, &holder);
+	if (r == -EBUSY) {
+		set_error(d, "another reaper holds the lock: %s", strempty(holder));
+		return r;
+	}
+	if (r < 0) {
+		set_error(d, "failed to take the reaper lock: %s", strerror(-r));
+		return r;
+	}
+	r = reaper_apply(lock, d->cat, d->cfg, rs, pl, in, &o, &res);
+	d->n.reaped_files += res.files;
+	d->n.reaped_bytes += res.bytes;
+	log_info("Reaper run %" PRId64 ": %" PRIu64 " actions, %" PRIu64 " files, %" PRIu64
+		 " bytes, %" PRIu64 " rows, %" PRIu64 " vectors; %" PRIu64 " skipped, %" PRIu64
+		 " failed, %" PRIu64 " deferred.",
+		 res.run_id, res.actions, res.files, res.bytes, res.rows, res.vectors, res.skipped,
+		 res.failed, res.deferred);
+	if (r != 0 && res.error)
+		set_error(d, "%s", res.error);
+	reaper_result_done(&res);
+	return r < 0 ? r : r > 0 ? 1 : 0;
+}
+
+int daemon_reap(struct daemon *d, const char *why)
+{
+	_cleanup_free_ char *msg = NULL;
+	struct rules *rs = NULL;
+	struct plan *pl = NULL;
+	struct reaper_inputs *in = NULL;
+	int64_t now = now_ns();
+
+	int r = daemon_commit(d);
+	if (r < 0)
+		return r;
+	r = rules_parse(d->cfg, &rs, &msg);
+	if (r < 0) {
+		set_error(d, "the rules do not parse: %s", msg ? msg : strerror(-r));
+		return r;
+	}
+	__atomic_store_n(&d->busy, true, __ATOMIC_RELAXED);
+	r = reaper_build_plan(d->cat, d->cfg, rs, now, &pl, &in);
+	if (r < 0)
+		set_error(d, "failed to build the plan: %s", catalog_errmsg(d->cat));
+	else {
+		report_inputs(in);
+		log_info("Reaper plan (%s): %zu actions, %" PRIu64 " files, %" PRIu64
+			 " bytes to free%s.",
+			 why, pl->n_actions, pl->files, pl->bytes,
+			 d->set.apply ? "; applying" : "; apply = no, nothing changed");
+		r = d->set.apply ? apply_plan(d, rs, pl, in) : record_plan(d, pl, now);
+		if (r < 0 && !d->last_error)
+			set_error(d, "%s", strerror(-r));
+	}
+	__atomic_store_n(&d->busy, false, __ATOMIC_RELAXED);
+	plan_free(pl);
+	reaper_inputs_free(in);
+	rules_free(rs);
+	return r;
+}
+
+void daemon_recover(struct daemon *d)
+{
+	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
+	_cleanup_free_ char *holder = NULL;
+	struct reaper_recovery rec = {0};
+
+	int r = reaper_lock_take(d->catalog_path, &lock, &holder);
+	if (r == -EBUSY) {
+		log_notice("A reaper is running (%s); its own run settles its journal.",
+			   strempty(holder));
+		return;
+	}
+	if (r < 0) {
+		log_warning_errno(r, "Failed to take the reaper lock for recovery: %m");
+		return;
+	}
+	r = reaper_recover(lock, d->cfg, d->catalog_path, &rec);
+	if (r < 0)
+		log_warning_errno(r, "Failed to recover unfinished reaper actions: %m");
+	else if (rec.completed || rec.rolled_back || rec.failed || rec.pending)
+		log_notice("Reaper recovery: %" PRIu64 " actions completed, %" PRIu64
+			   " rolled back, %" PRIu64 " failed, %" PRIu64 " pending.",
+			   rec.completed, rec.rolled_back, rec.failed, rec.pending);
+}
