@@ -53,13 +53,6 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
 	}
 }
 
-static void sb_reset(struct sb *b)
-{
-	b->len = 0;
-	if (b->s)
-		b->s[0] = 0;
-}
-
 enum {
 	Q_USER,
 	Q_AUTH,
@@ -316,71 +309,86 @@ static int gen_people(struct gen *g, struct mix *m)
 	return r;
 }
 
-/* Live through the three link tables. */
-static int gen_linked(struct gen *g, struct mix *m, struct upload *handbook)
+/* Live through the three link tables. The handbook is the upload that
+ * --bit-rot damages later. */
+static int link_knowledge(struct gen *g, struct mix *m, struct upload *handbook)
 {
-	struct upload report, diagram, longname, daves, young, dup1, dup2;
-	char ts[24], mid[GEN_UUID_LEN + 1], id[GEN_UUID_LEN + 1], files[1][GEN_UUID_LEN + 1];
 	static const char long_name[] =
 		"Minutes of the annual general meeting of the association held in the main hall "
 		"with every committee report, the treasurer's statement, the auditors' opinion and "
 		"the full list of motions carried and defeated during the session.pdf";
-	uint8_t budget[3000];
-	int r;
+	struct upload longname, daves;
+	int r = upload_live(g, handbook, "handbook.pdf", m->alice.id, 120 * DAY, 40000);
 
-	r = upload_live(g, handbook, "handbook.pdf", m->alice.id, 120 * DAY, 40000);
 	if (r >= 0)
 		r = add_knowledge_file(g, m->kb1, m->alice.id, handbook->id);
 	if (r >= 0)
-		r = expect_upload(g, "changed", handbook); /* after --bit-rot */
+		r = expect_upload(g, "changed", handbook);
+	/* Owned by a deleted user, still in a knowledge base: alive. */
 	if (r >= 0)
 		r = upload_live(g, &daves, "old-contract.pdf", m->dave, 300 * DAY, 9000);
 	if (r >= 0)
 		r = add_knowledge_file(g, m->kb1, m->alice.id, daves.id);
+	/* Too long for {id}_{name}: stored as {id}.pdf. */
 	if (r >= 0)
 		r = upload_live(g, &longname, long_name, m->bob.id, 80 * DAY, 12000);
 	if (r >= 0)
 		r = add_knowledge_file(g, m->kb2, m->bob.id, longname.id);
-	if (r < 0)
-		return r;
+	return r;
+}
 
-	memcpy(files[0], "00000000-0000-4000-8000-000000000000", GEN_UUID_LEN + 1);
-	r = add_chat(g, m->chat1, m->bob.id, "Quarterly numbers", files, 0, NULL);
+static int link_chat(struct gen *g, struct mix *m)
+{
+	struct upload report, young;
+	int r = add_chat(g, m->chat1, m->bob.id, "Quarterly numbers", NULL, 0, NULL);
+
 	if (r >= 0)
 		r = upload_live(g, &report, "Quarterly report.docx", m->bob.id, 60 * DAY, 15000);
 	if (r >= 0)
 		r = add_chat_file(g, m->chat1, m->bob.id, report.id);
+	/* Ten minutes old but owned and referenced: not pending. */
 	if (r >= 0)
 		r = upload_live(g, &young, "just-uploaded.png", m->bob.id, 10 * 60, 5000);
 	if (r >= 0)
 		r = add_chat_file(g, m->chat1, m->bob.id, young.id);
-	if (r < 0)
-		return r;
+	return r;
+}
 
-	/* The same spreadsheet uploaded twice: two rows, two blobs, one content. */
+/* The same spreadsheet uploaded twice: two rows, two blobs, one content. */
+static int link_duplicates(struct gen *g, struct mix *m)
+{
+	struct upload dup[2];
+	uint8_t budget[3000];
+	int r = 0;
+
 	for (size_t i = 0; i < sizeof(budget); i++)
 		budget[i] = (uint8_t)(rng_next(&g->rng) >> 32);
 	memcpy(budget, "PK\x03\x04", 4);
-	upload_init(g, &dup1, "budget.xlsx", m->bob.id, 70 * DAY, sizeof(budget));
-	upload_init(g, &dup2, "budget (1).xlsx", m->bob.id, 65 * DAY, sizeof(budget));
-	for (struct upload *u = &dup1; r >= 0 && u; u = u == &dup1 ? &dup2 : NULL) {
+	upload_init(g, &dup[0], "budget.xlsx", m->bob.id, 70 * DAY, sizeof(budget));
+	upload_init(g, &dup[1], "budget (1).xlsx", m->bob.id, 65 * DAY, sizeof(budget));
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dup); i++) {
 		char rel[600];
-		int len = snprintf(rel, sizeof(rel), "uploads/%s", u->disk);
-		r = gen_write_bytes(g, rel, len, budget, sizeof(budget), u->age);
+		int len = snprintf(rel, sizeof(rel), "uploads/%s", dup[i].disk);
+		r = gen_write_bytes(g, rel, len, budget, sizeof(budget), dup[i].age);
 		if (r >= 0)
-			r = upload_row(g, u);
+			r = upload_row(g, &dup[i]);
 		if (r >= 0)
-			r = expect_upload(g, "duplicate", u);
+			r = expect_upload(g, "duplicate", &dup[i]);
 	}
 	if (r >= 0)
-		r = add_knowledge_file(g, m->kb2, m->bob.id, dup1.id);
+		r = add_knowledge_file(g, m->kb2, m->bob.id, dup[0].id);
 	if (r >= 0)
-		r = add_chat_file(g, m->chat1, m->bob.id, dup2.id);
-	if (r < 0)
-		return r;
+		r = add_chat_file(g, m->chat1, m->bob.id, dup[1].id);
+	return r;
+}
 
-	r = gen_run(q[Q_CHANNEL], 4, new_id(g, m->channel), m->carol.id, "design",
-		    nsecs(g, 90 * DAY, ts));
+static int link_channel(struct gen *g, struct mix *m)
+{
+	char ts[24], mid[GEN_UUID_LEN + 1], id[GEN_UUID_LEN + 1];
+	struct upload diagram;
+	int r = gen_run(q[Q_CHANNEL], 4, new_id(g, m->channel), m->carol.id, "design",
+			nsecs(g, 90 * DAY, ts));
+
 	if (r >= 0)
 		r = upload_live(g, &diagram, "diagram.png", m->carol.id, 30 * DAY, 8000);
 	if (r >= 0)
@@ -392,116 +400,179 @@ static int gen_linked(struct gen *g, struct mix *m, struct upload *handbook)
 	return r;
 }
 
-/* Live only through JSON: chat.chat, chat_message.content and .files,
- * message.data, note.data, folder.data and .items, model.meta and a
- * shared chat's snapshot. */
-static int gen_json_refs(struct gen *g, struct mix *m, const struct upload *orphan_ref)
+static int gen_linked(struct gen *g, struct mix *m, struct upload *handbook)
 {
-	struct upload notes, chart, scan, minutes, recipe, brief, plan, guide, slides;
-	char ts[24], id[GEN_UUID_LEN + 1], share[GEN_UUID_LEN + 1], chat4[GEN_UUID_LEN + 1];
-	char files[2][GEN_UUID_LEN + 1];
-	_cleanup_free_ char *json = NULL;
-	struct sb b = {0};
-	int r;
+	int r = link_knowledge(g, m, handbook);
 
-	r = upload_live(g, &notes, "notes.md", m->bob.id, 50 * DAY, 3000);
+	if (r >= 0)
+		r = link_chat(g, m);
+	if (r >= 0)
+		r = link_duplicates(g, m);
+	if (r >= 0)
+		r = link_channel(g, m);
+	return r;
+}
+
+/* The uploads below are alive only through JSON, one place each. */
+
+/* chat.chat's files list. The chat also still names a file whose row is
+ * gone: an id in JSON keeps nothing alive unless a file row has it. */
+static int ref_chat(struct gen *g, struct mix *m, const struct upload *orphan_ref)
+{
+	char files[2][GEN_UUID_LEN + 1];
+	struct upload notes;
+	int r = upload_live(g, &notes, "notes.md", m->bob.id, 50 * DAY, 3000);
+
 	if (r < 0)
 		return r;
-	/* chat2 also still names a file whose row is gone: an id in JSON
-	 * keeps nothing alive unless a file row has it. */
 	memcpy(files[0], notes.id, sizeof(files[0]));
 	memcpy(files[1], orphan_ref->id, sizeof(files[1]));
-	r = add_chat(g, m->chat2, m->bob.id, "Meeting notes", files, 2, NULL);
+	return add_chat(g, m->chat2, m->bob.id, "Meeting notes", files, 2, NULL);
+}
 
-	if (r >= 0)
-		r = add_chat(g, m->chat3, m->carol.id, "Charts", files, 0, NULL);
+static int add_chat_message(struct gen *g, const char *chat, const char *user, const char *role,
+			    const char *content, const char *files, int64_t age)
+{
+	char id[GEN_UUID_LEN + 1], ts[24];
+
+	return gen_run(q[Q_CHAT_MESSAGE], 8, new_id(g, id), chat, user, role, NULL, content, files,
+		       secs(g, age, ts));
+}
+
+/* A /api/v1/files/ URL in chat_message.content; chat_message.files. */
+static int ref_chat_messages(struct gen *g, struct mix *m)
+{
+	_cleanup_free_ char *content = NULL, *files = NULL;
+	struct upload chart, scan;
+	int r = add_chat(g, m->chat3, m->carol.id, "Charts", NULL, 0, NULL);
+
 	if (r >= 0)
 		r = upload_live(g, &chart, "chart.png", m->carol.id, 45 * DAY, 6000);
-	if (r >= 0 && asprintf(&json, "\"Here it is: ![chart](/api/v1/files/%s/content)\"", chart.id) < 0)
-		r = -ENOMEM;
-	if (r >= 0)
-		r = gen_run(q[Q_CHAT_MESSAGE], 8, new_id(g, id), m->chat3, m->carol.id, "assistant",
-			    NULL, json, "[]", secs(g, 45 * DAY, ts));
-	free(TAKE_PTR(json));
 	if (r >= 0)
 		r = upload_live(g, &scan, "scan.jpg", m->carol.id, 44 * DAY, 7000);
-	if (r >= 0 && asprintf(&json, "[{\"type\": \"image\", \"id\": \"%s\", \"name\": \"scan.jpg\"}]",
-			       scan.id) < 0)
-		r = -ENOMEM;
-	if (r >= 0)
-		r = gen_run(q[Q_CHAT_MESSAGE], 8, new_id(g, id), m->chat3, m->carol.id, "user", NULL,
-			    "\"What is in this scan?\"", json, secs(g, 44 * DAY, ts));
-	free(TAKE_PTR(json));
 	if (r < 0)
 		return r;
+	if (asprintf(&content, "\"Here it is: ![chart](/api/v1/files/%s/content)\"", chart.id) < 0 ||
+	    asprintf(&files, "[{\"type\": \"image\", \"id\": \"%s\", \"name\": \"scan.jpg\"}]", scan.id) < 0)
+		return -ENOMEM;
+	r = add_chat_message(g, m->chat3, m->carol.id, "assistant", content, "[]", 45 * DAY);
+	if (r >= 0)
+		r = add_chat_message(g, m->chat3, m->carol.id, "user", "\"What is in this scan?\"",
+				     files, 44 * DAY);
+	return r;
+}
 
-	r = upload_live(g, &minutes, "minutes.txt", m->alice.id, 20 * DAY, 2000);
-	if (r >= 0 && asprintf(&json, "{\"files\": [{\"type\": \"file\", \"id\": \"%s\"}]}", minutes.id) < 0)
-		r = -ENOMEM;
-	if (r >= 0)
-		r = gen_run(q[Q_MESSAGE], 6, new_id(g, id), m->alice.id, m->channel,
-			    "minutes attached", json, nsecs(g, 20 * DAY, ts));
-	free(TAKE_PTR(json));
+/* A channel message's data. */
+static int ref_message(struct gen *g, struct mix *m)
+{
+	_cleanup_free_ char *data = NULL;
+	char id[GEN_UUID_LEN + 1], ts[24];
+	struct upload minutes;
+	int r = upload_live(g, &minutes, "minutes.txt", m->alice.id, 20 * DAY, 2000);
 
-	if (r >= 0)
-		r = upload_live(g, &recipe, "recipe.txt", m->alice.id, 15 * DAY, 1500);
-	if (r >= 0 && asprintf(&json, "{\"content\": {\"json\": null, \"html\": \"<p>pancakes</p>\", "
-				      "\"md\": \"pancakes\"}, \"files\": [{\"id\": \"%s\", \"type\": \"file\"}]}",
-			       recipe.id) < 0)
-		r = -ENOMEM;
-	if (r >= 0)
-		r = gen_run(q[Q_NOTE], 5, new_id(g, id), m->alice.id, "Pancakes", json,
-			    nsecs(g, 15 * DAY, ts));
-	free(TAKE_PTR(json));
 	if (r < 0)
 		return r;
+	if (asprintf(&data, "{\"files\": [{\"type\": \"file\", \"id\": \"%s\"}]}", minutes.id) < 0)
+		return -ENOMEM;
+	return gen_run(q[Q_MESSAGE], 6, new_id(g, id), m->alice.id, m->channel, "minutes attached",
+		       data, nsecs(g, 20 * DAY, ts));
+}
 
-	r = upload_live(g, &brief, "brief.pdf", m->bob.id, 25 * DAY, 11000);
+static int ref_note(struct gen *g, struct mix *m)
+{
+	_cleanup_free_ char *data = NULL;
+	char id[GEN_UUID_LEN + 1], ts[24];
+	struct upload recipe;
+	int r = upload_live(g, &recipe, "recipe.txt", m->alice.id, 15 * DAY, 1500);
+
+	if (r < 0)
+		return r;
+	if (asprintf(&data, "{\"content\": {\"json\": null, \"html\": \"<p>pancakes</p>\", \"md\": "
+			    "\"pancakes\"}, \"files\": [{\"id\": \"%s\", \"type\": \"file\"}]}",
+		     recipe.id) < 0)
+		return -ENOMEM;
+	return gen_run(q[Q_NOTE], 5, new_id(g, id), m->alice.id, "Pancakes", data,
+		       nsecs(g, 15 * DAY, ts));
+}
+
+/* folder.data and folder.items. */
+static int ref_folder(struct gen *g, struct mix *m)
+{
+	_cleanup_free_ char *data = NULL, *items = NULL;
+	char id[GEN_UUID_LEN + 1], ts[24];
+	struct upload brief, plan;
+	int r = upload_live(g, &brief, "brief.pdf", m->bob.id, 25 * DAY, 11000);
+
 	if (r >= 0)
 		r = upload_live(g, &plan, "plan.xlsx", m->bob.id, 24 * DAY, 4000);
-	if (r >= 0) {
-		sb_printf(&b, "{\"files\": [{\"type\": \"file\", \"id\": \"%s\"}]}", brief.id);
-		if (asprintf(&json, "{\"chats\": [], \"files\": [{\"id\": \"%s\"}]}", plan.id) < 0)
-			r = -ENOMEM;
-		r = r < 0 ? r : b.err;
-	}
-	if (r >= 0)
-		r = gen_run(q[Q_FOLDER], 6, new_id(g, id), m->bob.id, "Projects", json,
-			    secs(g, 24 * DAY, ts), b.s);
-	free(TAKE_PTR(json));
-	sb_reset(&b);
-
-	if (r >= 0)
-		r = upload_live(g, &guide, "style-guide.pdf", m->alice.id, 100 * DAY, 16000);
-	if (r >= 0 && asprintf(&json, "{\"profile_image_url\": \"/static/favicon.png\", \"description\": "
-				      "\"Writes in the house style\", \"knowledge\": [{\"id\": \"%s\", "
-				      "\"type\": \"file\", \"name\": \"style-guide.pdf\"}, {\"id\": \"%s\", "
-				      "\"type\": \"collection\", \"name\": \"Team handbook\"}]}",
-			       guide.id, m->kb1) < 0)
-		r = -ENOMEM;
-	if (r >= 0)
-		r = gen_run(q[Q_MODEL], 5, "house-style", m->alice.id, "House style", json,
-			    secs(g, 100 * DAY, ts));
-	free(TAKE_PTR(json));
-	if (r < 0) {
-		free(b.s);
+	if (r < 0)
 		return r;
-	}
+	if (asprintf(&data, "{\"files\": [{\"type\": \"file\", \"id\": \"%s\"}]}", brief.id) < 0 ||
+	    asprintf(&items, "{\"chats\": [], \"files\": [{\"id\": \"%s\"}]}", plan.id) < 0)
+		return -ENOMEM;
+	return gen_run(q[Q_FOLDER], 6, new_id(g, id), m->bob.id, "Projects", items,
+		       secs(g, 24 * DAY, ts), data);
+}
 
-	/* The slides were removed from the chat after it was shared: only
-	 * the shared snapshot still holds them. */
-	r = upload_live(g, &slides, "slides.pptx", m->carol.id, 35 * DAY, 20000);
-	memcpy(files[0], slides.id, sizeof(files[0]));
+/* A custom model's knowledge list: a file, and a whole knowledge base. */
+static int ref_model(struct gen *g, struct mix *m)
+{
+	_cleanup_free_ char *meta = NULL;
+	struct upload guide;
+	char ts[24];
+	int r = upload_live(g, &guide, "style-guide.pdf", m->alice.id, 100 * DAY, 16000);
+
+	if (r < 0)
+		return r;
+	if (asprintf(&meta, "{\"profile_image_url\": \"/static/favicon.png\", \"description\": "
+			    "\"Writes in the house style\", \"knowledge\": [{\"id\": \"%s\", \"type\": "
+			    "\"file\", \"name\": \"style-guide.pdf\"}, {\"id\": \"%s\", \"type\": "
+			    "\"collection\", \"name\": \"Team handbook\"}]}",
+		     guide.id, m->kb1) < 0)
+		return -ENOMEM;
+	return gen_run(q[Q_MODEL], 5, "house-style", m->alice.id, "House style", meta,
+		       secs(g, 100 * DAY, ts));
+}
+
+/* The slides were removed from the chat after it was shared: only the
+ * shared snapshot still holds them. */
+static int ref_shared_chat(struct gen *g, struct mix *m)
+{
+	char files[1][GEN_UUID_LEN + 1], share[GEN_UUID_LEN + 1], chat[GEN_UUID_LEN + 1], ts[24];
+	struct upload slides;
+	struct sb b = {0};
+	int r = upload_live(g, &slides, "slides.pptx", m->carol.id, 35 * DAY, 20000);
+
 	rng_uuid(&g->rng, share);
 	if (r >= 0)
-		r = add_chat(g, chat4, m->carol.id, "Launch deck", files, 0, share);
-	if (r >= 0)
-		chat_json(&b, "Launch deck", files, 1, g->now - 35 * DAY);
-	if (r >= 0)
-		r = b.err ? b.err
-			  : gen_run(q[Q_SHARED_CHAT], 6, share, chat4, m->carol.id, "Launch deck", b.s,
-				    secs(g, 35 * DAY, ts));
+		r = add_chat(g, chat, m->carol.id, "Launch deck", NULL, 0, share);
+	if (r < 0)
+		return r;
+	memcpy(files[0], slides.id, sizeof(files[0]));
+	chat_json(&b, "Launch deck", files, 1, g->now - 35 * DAY);
+	r = b.err ? b.err
+		  : gen_run(q[Q_SHARED_CHAT], 6, share, chat, m->carol.id, "Launch deck", b.s,
+			    secs(g, 35 * DAY, ts));
 	free(b.s);
+	return r;
+}
+
+static int gen_json_refs(struct gen *g, struct mix *m, const struct upload *orphan_ref)
+{
+	int r = ref_chat(g, m, orphan_ref);
+
+	if (r >= 0)
+		r = ref_chat_messages(g, m);
+	if (r >= 0)
+		r = ref_message(g, m);
+	if (r >= 0)
+		r = ref_note(g, m);
+	if (r >= 0)
+		r = ref_folder(g, m);
+	if (r >= 0)
+		r = ref_model(g, m);
+	if (r >= 0)
+		r = ref_shared_chat(g, m);
 	return r;
 }
 
