@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "catalog/scan.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "fsd/fsd.h"
@@ -266,7 +267,11 @@ static struct wnode *watch_dir(struct daemon *d, size_t root, struct wnode *pare
 	char proc[64];
 
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	int wd = inotify_add_watch(wt->fd, proc, WATCH_MASK);
+	int wd = FAILPOINT("daemon-add-watch");
+	if (wd == 0)
+		wd = inotify_add_watch(wt->fd, proc, WATCH_MASK);
+	else
+		errno = -wd;
 	if (wd < 0) {
 		*ret_err = negative_errno();
 		return NULL;

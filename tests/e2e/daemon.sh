@@ -136,4 +136,19 @@ echo go >"$T/fp.reply"
 wait_idle
 same_as_fresh_scan "a file rewritten during its hashing"
 stop_fsd
+
+# Out of inotify watches (the second inotify_add_watch fails with ENOSPC):
+# fsd says so once and covers the root with periodic quick-check scans.
+write_config "rescan-interval = 1s"
+start_fsd FSD_FAILPOINTS=daemon-add-watch=error:ENOSPC@2
+wait_ready
+check_eq "status says the root is degraded" "true" "$(ctl status --json | jq -r '.roots[0].degraded')"
+echo "found by a periodic scan" >"$ROOT/pre/sub/periodic"
+has_periodic() { [ "$(sqlite3 "$CAT" "SELECT count(*) FROM files WHERE state = 0 AND path = CAST('pre/sub/periodic' AS BLOB)")" = 1 ]; }
+check "a file in an unwatched directory is found by the periodic scan" wait_for 20 has_periodic
+wait_for 10 grep -q "Quick-check scan of up.*1 new" "$T/fsd.log"
+check_eq "the lack of watches is reported once" 1 "$(grep -c 'Out of inotify watches' "$T/fsd.log")"
+check_grep "metrics show the degraded root" '^fsd_root_degraded\{root="up"\} 1$' <(ctl metrics)
+check_eq "the socket is mode 0660" 660 "$(stat -c %a "$SOCK")"
+stop_fsd
 done_testing
