@@ -484,6 +484,19 @@ int catalog_rollback(struct catalog *c)
 	return exec(c, "ROLLBACK");
 }
 
+int catalog_bulk(struct catalog *c, bool on)
+{
+	/* Checkpoints sync the database file; during a bulk load they would
+	 * stall the only writer every few thousand rows. Afterwards one
+	 * passive checkpoint folds the WAL back in. */
+	if (on)
+		return exec(c, "PRAGMA wal_autocheckpoint = 65536");
+	int r = exec(c, "PRAGMA wal_autocheckpoint = 1000");
+	if (r < 0)
+		return r;
+	return exec(c, "PRAGMA wal_checkpoint(PASSIVE)");
+}
+
 bool catalog_in_transaction(struct catalog *c)
 {
 	return !sqlite3_get_autocommit(c->db);

@@ -1,81 +1,47 @@
 /* XXH3-128 content hashing. xxhash.h is compiled inline here rather than
- * linked from the system library, which Debian builds without AVX2; the
+ * linked from the system library, which Debian builds without AVX2; on
+ * CPUs with AVX2 the work goes to hash-avx2.c (same code, other target
+ * instructions, chosen once at run time). The
  * digest is stored in canonical (big-endian) byte order, so its hex form
  * is what `xxhsum -H2` prints. Files are streamed in fixed-size chunks:
  * memory does not grow with file size. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "catalog/hash.h"
-
-#include <fcntl.h>
-
-#include "common/util.h"
+#include "catalog/hash-impl.h"
 
 #define HASH_CHUNK (512 * 1024)
 
-static void to_canonical(XXH128_hash_t h, struct catalog_hash *ret)
+static bool use_avx2(void)
 {
-	XXH128_canonical_t canon;
-
-	XXH128_canonicalFromHash(&canon, h);
-	memcpy(ret->b, canon.digest, CATALOG_HASH_SIZE);
+#if defined(__x86_64__)
+	static int avx2 = -1;
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2");
+	return avx2;
+#else
+	return false;
+#endif
 }
 
 int hash_buffer(const void *p, size_t n, struct catalog_hash *ret)
 {
-	to_canonical(XXH3_128bits(p, n), ret);
-	return 0;
-}
-
-static ssize_t read_some(int fd, void *buf, size_t n)
-{
-	for (;;) {
-		ssize_t k = read(fd, buf, n);
-		if (k >= 0 || errno != EINTR)
-			return k < 0 ? negative_errno() : k;
-	}
-}
-
-/* Streams the rest of the file after the first chunk `buf[0..n)`. */
-static int hash_stream(int fd, void *buf, size_t bufsz, size_t n, struct catalog_hash *ret,
-		       uint64_t *ret_bytes)
-{
-	XXH3_state_t st;
-	uint64_t total = n;
-	ssize_t k;
-
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	XXH3_128bits_reset(&st);
-	XXH3_128bits_update(&st, buf, n);
-	while ((k = read_some(fd, buf, bufsz)) > 0) {
-		XXH3_128bits_update(&st, buf, (size_t)k);
-		total += (uint64_t)k;
-	}
-	if (k < 0)
-		return (int)k;
-	to_canonical(XXH3_128bits_digest(&st), ret);
-	*ret_bytes = total;
+#if defined(__x86_64__)
+	if (use_avx2())
+		return hash_buffer_avx2(p, n, ret);
+#endif
+	impl_canonical(XXH3_128bits(p, n), ret);
 	return 0;
 }
 
 int hash_fd_buf(int fd, void *buf, size_t bufsz, int64_t expect, struct catalog_hash *ret,
 		uint64_t *ret_bytes)
 {
-	ssize_t k = read_some(fd, buf, bufsz);
-
-	if (k < 0)
-		return (int)k;
-	/* With a known size, a first read of exactly that size is taken as
-	 * the whole file, which saves the read that would return 0: small
-	 * files are most files. If the file grew meanwhile its mtime changed
-	 * too, and the next scan reads it again. */
-	if ((size_t)k < bufsz && (k == 0 || k == expect)) {
-		to_canonical(XXH3_128bits(buf, (size_t)k), ret);
-		*ret_bytes = (uint64_t)k;
-		return 0;
-	}
-	return hash_stream(fd, buf, bufsz, (size_t)k, ret, ret_bytes);
+#if defined(__x86_64__)
+	if (use_avx2())
+		return hash_fd_buf_avx2(fd, buf, bufsz, expect, ret, ret_bytes);
+#endif
+	return impl_fd_buf(fd, buf, bufsz, expect, ret, ret_bytes);
 }
 
 int hash_fd(int fd, struct catalog_hash *ret, uint64_t *ret_bytes)

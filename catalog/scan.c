@@ -34,7 +34,10 @@
 
 #define QUEUE_MAX 1024
 #define HASH_BUF (512 * 1024)
-#define BATCH_ROWS 2000
+/* A commit rewrites every page the batch dirtied (the hash index is
+ * random-ordered, so nearly all of it): fewer, larger batches cost far
+ * less. The time bound keeps other writers' waits short. */
+#define BATCH_ROWS 50000
 #define BATCH_NS (500 * 1000000LL)
 #define PROGRESS_NS (100 * 1000000LL)
 #define DEPTH_MAX 512
@@ -82,7 +85,8 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t more, space, done_cond;
 	struct job *head, *tail, *done;
-	unsigned queued, busy;
+	unsigned queued, busy, idle;
+	bool waits_space, waits_done; /* the walker sleeps on space / done_cond */
 	bool stop, one_fs;
 	pthread_t *threads;
 	unsigned n_threads;
@@ -247,8 +251,11 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->head && !p->stop)
+		while (!p->head && !p->stop) {
+			p->idle++;
 			pthread_cond_wait(&p->more, &p->lock);
+			p->idle--;
+		}
 		if (!p->head)
 			break;
 		struct job *j = p->head;
@@ -257,7 +264,12 @@ static void *worker(void *arg)
 			p->tail = NULL;
 		p->queued--;
 		p->busy++;
-		pthread_cond_signal(&p->space);
+		/* Wake a walker waiting for room only once half the queue is
+		 * free: one wake-up per many jobs, not one per job. */
+		if (p->waits_space && p->queued <= QUEUE_MAX / 2) {
+			p->waits_space = false;
+			pthread_cond_signal(&p->space);
+		}
 		pthread_mutex_unlock(&p->lock);
 
 		if (buf)
@@ -269,7 +281,10 @@ static void *worker(void *arg)
 		p->busy--;
 		j->next = p->done;
 		p->done = j;
-		pthread_cond_signal(&p->done_cond);
+		if (p->waits_done) {
+			p->waits_done = false;
+			pthread_cond_signal(&p->done_cond);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -297,8 +312,10 @@ static int pool_start(struct pool *p, unsigned n, bool one_fs)
 static struct job *pool_take_done(struct pool *p, bool wait)
 {
 	pthread_mutex_lock(&p->lock);
-	while (wait && !p->done && (p->queued || p->busy))
+	while (wait && !p->done && (p->queued || p->busy)) {
+		p->waits_done = true;
 		pthread_cond_wait(&p->done_cond, &p->lock);
+	}
 	struct job *d = p->done;
 	p->done = NULL;
 	pthread_mutex_unlock(&p->lock);
@@ -528,23 +545,19 @@ static int apply_results(struct scan *s, bool wait)
 	}
 }
 
+/* Queues the file that s->path names (its last component is `name`). */
 static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t name_len,
 		     const struct meta *seen, const struct old *old)
 {
 	struct pool *p = &s->pool;
-	size_t plen = s->path_len ? s->path_len + 1 + name_len : name_len;
-	struct job *j = calloc(1, sizeof(*j) + plen + 1);
+	struct job *j = calloc(1, sizeof(*j) + s->path_len + 1);
 	int r;
 
 	if (!j)
 		return -ENOMEM;
-	if (s->path_len) {
-		memcpy(j->path, s->path, s->path_len);
-		j->path[s->path_len] = '/';
-	}
-	j->name_off = plen - name_len;
-	memcpy(j->path + j->name_off, name, name_len);
-	j->path_len = plen;
+	memcpy(j->path, s->path, s->path_len);
+	j->path_len = s->path_len;
+	j->name_off = s->path_len - name_len;
 	j->seen = *seen;
 	if (old)
 		j->old = *old;
@@ -554,15 +567,18 @@ static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t 
 	/* Results are applied before queueing more, so that they never pile up. */
 	r = apply_results(s, false);
 	pthread_mutex_lock(&p->lock);
-	while (p->queued >= QUEUE_MAX)
+	while (p->queued >= QUEUE_MAX) {
+		p->waits_space = true;
 		pthread_cond_wait(&p->space, &p->lock);
+	}
 	if (p->tail)
 		p->tail->next = j;
 	else
 		p->head = j;
 	p->tail = j;
 	p->queued++;
-	pthread_cond_signal(&p->more);
+	if (p->idle)
+		pthread_cond_signal(&p->more);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }
@@ -1055,6 +1071,9 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	if (r < 0)
 		return r;
 	s->rekey = !streq(old_spec, spec);
+	r = catalog_bulk(c, true);
+	if (r < 0)
+		return r;
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), root->one_file_system);
 }
@@ -1079,6 +1098,9 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 		if (r >= 0)
 			r = k;
 	}
+	k = catalog_bulk(s->c, false);
+	if (r >= 0 && k < 0 && k != -EBUSY)
+		r = k;
 	progress(s, true);
 	keyer_free(s->keyer);
 	return r;
