@@ -163,6 +163,17 @@ else
 fi
 "$FSDCTL" audit "${common[@]}" >"$T/audit.txt" 2>"$T/audit.err"
 check_eq "text audit finds things too (exit 1)" 1 $?
+# Bench shape, small: the extra uploads are orphans, the extra rows dangle.
+for spec in "300 200" "100 250"; do
+	read -r nf nr <<<"$spec"
+	B=$T/bulk-$nf-$nr
+	gen "$B" --files "$nf" --rows "$nr" --manifest "$B.tsv" >/dev/null
+	"$FSDCTL" scan --preset open-webui --data-dir "$B" --catalog "$B.db" >/dev/null 2>&1
+	"$MKDEMO" "$B" --bit-rot
+	"$FSDCTL" audit --json --preset open-webui --data-dir "$B" --catalog "$B.db" >"$B.json" 2>/dev/null
+	check_eq "$nf more uploads, $nr more rows: audit findings equal the manifest" \
+		"$(cat "$B.tsv")" "$(findings_tsv "$B.json")"
+done
 check_eq "the audits changed nothing in the data directory" "$(cat "$T/data.before")" "$(data_state)"
 check_grep "text report names the odd file on one line" 'bad name\\x0aline two \\xff\\xfe\.txt' "$T/audit.txt"
 
