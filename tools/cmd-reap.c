@@ -356,11 +356,36 @@ static void report_problems(const struct reaper_inputs *in)
 				    in->sources[i].name, strempty(in->sources[i].message));
 }
 
-static int do_apply(struct fsdctl *ctx, const struct reap_args *a, const struct rules *rs,
-		    const struct plan *pl, const struct reaper_inputs *in)
+/* Taken before planning, so that what a crashed run left is settled
+ * (moved back or completed) before the catalog is read again. */
+static int lock_and_recover(struct fsdctl *ctx, struct reaper_lock **ret)
 {
-	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
-	_cleanup_free_ char *why = NULL, *holder = NULL;
+	_cleanup_free_ char *holder = NULL;
+	struct reaper_recovery rec = {0};
+	int r = reaper_lock_take(catalog_path(ctx->cat), ret, &holder);
+
+	if (r == -EBUSY)
+		return log_error_errno(r, "Another reaper is running on this catalog: %s",
+				       strempty(holder));
+	if (r < 0)
+		return log_error_errno(r, "Failed to take the reaper lock: %m");
+	r = reaper_recover(*ret, ctx->cfg, catalog_path(ctx->cat), &rec);
+	if (r < 0)
+		return log_error_errno(r, "Failed to recover the journal: %m");
+	if (rec.completed || rec.rolled_back || rec.failed)
+		log_notice("Settled an interrupted run: %llu completed, %llu rolled back, %llu "
+			   "failed.", (unsigned long long)rec.completed,
+			   (unsigned long long)rec.rolled_back, (unsigned long long)rec.failed);
+	if (rec.pending)
+		log_warning("%llu interrupted actions cannot be settled yet (root or source "
+			    "unavailable).", (unsigned long long)rec.pending);
+	return 0;
+}
+
+static int do_apply(struct fsdctl *ctx, const struct reap_args *a, struct reaper_lock *lock,
+		    const struct rules *rs, const struct plan *pl, const struct reaper_inputs *in)
+{
+	_cleanup_free_ char *why = NULL;
 	struct reaper_options o = {.batch = a->batch, .quarantine_keep_ns = a->keep_ns};
 	struct reaper_result res = {0};
 	int r;
@@ -372,18 +397,6 @@ static int do_apply(struct fsdctl *ctx, const struct reap_args *a, const struct 
 		}
 		log_error("Refusing to apply: %s. Check the sources, or pass --force.", why);
 		return EXIT_ERROR;
-	}
-	r = reaper_lock_take(catalog_path(ctx->cat), &lock, &holder);
-	if (r == -EBUSY) {
-		if (ctx->json)
-			printf("}\n");
-		log_error("Another reaper is running on this catalog: %s", strempty(holder));
-		return EXIT_ERROR;
-	}
-	if (r < 0) {
-		if (ctx->json)
-			printf("}\n");
-		return log_error_errno(r, "Failed to take the reaper lock: %m"), EXIT_ERROR;
 	}
 	r = reaper_apply(lock, ctx->cat, ctx->cfg, rs, pl, in, &o, &res);
 	print_result(ctx, &res, NULL);
@@ -415,6 +428,7 @@ static int load_rules(struct fsdctl *ctx, const struct reap_args *a, struct rule
 
 int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 {
+	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
 	struct reap_args a = {0};
 	struct rules *rs = NULL;
 	struct plan *pl = NULL;
@@ -427,6 +441,8 @@ int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 	if (!a.now_ns)
 		a.now_ns = now_ns();
 	if (fsdctl_open_catalog(ctx, false) < 0 || load_rules(ctx, &a, &rs) < 0)
+		goto out;
+	if (a.apply && lock_and_recover(ctx, &lock) < 0)
 		goto out;
 	if (!a.no_scan && scan_roots(ctx) < 0)
 		goto out;
@@ -441,7 +457,7 @@ int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 	else
 		print_plan_text(ctx->cfg, rs, pl);
 	if (a.apply) {
-		ret = do_apply(ctx, &a, rs, pl, in);
+		ret = do_apply(ctx, &a, lock, rs, pl, in);
 	} else {
 		if (ctx->json)
 			printf("}\n");

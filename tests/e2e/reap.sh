@@ -90,16 +90,16 @@ K=82848553-997a-460c-a93b-b07e58a45000
 row_k=$(rows "SELECT quote(id), quote(user_id), quote(filename), quote(meta), quote(created_at), quote(hash), quote(data), quote(updated_at), quote(path) FROM file WHERE id='$K'")
 check_eq "expire: the row exists" 1 "$(rows "SELECT count(*) FROM file WHERE id='$K'")"
 check_exit "expire: applied" 0 run_to "$T/exp.json" "$T/exp.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --expire-rows 7d --apply --json
-check "expire: one file with its row" jqt '.applied.files == 1 and .applied.rows >= 1' "$T/exp.json"
+check "expire: the three unreferenced rows with their files" jqt '.applied.files == 3 and .applied.rows >= 3' "$T/exp.json"
 check_eq "expire: the row is gone" 0 "$(rows "SELECT count(*) FROM file WHERE id='$K'")"
 R2=$(jq .applied.run "$T/exp.json")
 check "expire: the file is in quarantine" test -f "$D/uploads/.fsd-quarantine/$R2/${K}_draft.txt"
-check_eq "expire: other rows kept" $((files_rows_before - 1)) "$(rows "SELECT count(*) FROM file")"
+check_eq "expire: other rows kept" $((files_rows_before - 3)) "$(rows "SELECT count(*) FROM file")"
 
 # ---- quarantine list, log ----
 "$FSDCTL" quarantine "${A[@]}" list --json >"$T/ql.json" 2>"$T/ql.err"
-check "quarantine list: three files held" jqt '.files == 3' "$T/ql.json"
-check "quarantine list: says why" jqt '[.quarantine[] | select(.rule=="expire-rows" and .rows >= 1)] | length == 1' "$T/ql.json"
+check "quarantine list: five files held" jqt '.files == 5' "$T/ql.json"
+check "quarantine list: says why" jqt '[.quarantine[] | select(.rule=="expire-rows" and .rows >= 1)] | length == 3' "$T/ql.json"
 "$FSDCTL" log "${A[@]}" --json >"$T/log.json"
 check "log: two reap runs, ok" jqt '[.runs[] | select(.kind=="reap" and .outcome=="ok")] | length == 2' "$T/log.json"
 check "log: run detail counts rows" jqt '.runs[0].detail.rows >= 1' "$T/log.json"
@@ -111,7 +111,7 @@ row_before=$(rows "SELECT count(*) FROM file")
 check_exit "restore: run 2" 0 run_to "$T/rs.out" "$T/rs.err" "$FSDCTL" quarantine "${A[@]}" restore --run "$R2"
 check "restore: file back in place" test -f "$D/uploads/${K}_draft.txt"
 check_eq "restore: row back" 1 "$(rows "SELECT count(*) FROM file WHERE id='$K'")"
-check_eq "restore: row count back" $((row_before + 1)) "$(rows "SELECT count(*) FROM file")"
+check_eq "restore: row count back" $((row_before + 3)) "$(rows "SELECT count(*) FROM file")"
 check_eq "restore: the row is identical, column for column" "$row_k" \
 	"$(rows "SELECT quote(id), quote(user_id), quote(filename), quote(meta), quote(created_at), quote(hash), quote(data), quote(updated_at), quote(path) FROM file WHERE id='$K'")"
 
