@@ -161,7 +161,8 @@ int gen_write_file(struct gen *g, const char *rel, size_t rel_len, const char *h
 	buf = malloc(size);
 	if (!buf)
 		return -ENOMEM;
-	memcpy(buf, head, hl);
+	if (hl)
+		memcpy(buf, head, hl);
 	/* Seeded filler: every file differs from every other, except the
 	 * duplicates the generator writes on purpose with gen_write_bytes. */
 	for (size_t i = hl; i < size; i += 8) {
