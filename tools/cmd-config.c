@@ -177,7 +177,9 @@ static int config_show(struct fsdctl *ctx)
 	if (ctx->json)
 		r = show_json(ctx->cfg, catalog);
 	else {
-		if (!ctx->cfg->catalog && catalog)
+		if (ctx->catalog_path)
+			printf("# catalog (--catalog): %s\n", catalog);
+		else if (def)
 			printf("# catalog (default place): %s\n", catalog);
 		r = config_print(ctx->cfg, stdout);
 	}
