@@ -65,6 +65,16 @@ struct audit {
 	int *rs_error;            /* per config source: its open failed with this */
 	int first_error;
 	int abort;                /* the sink stopped us, or memory ran out */
+	struct app_prefix *prefix; /* per config root */
+};
+
+/* The application path that a root's directory has, through the map the
+ * config would choose, so that an owner's path is placed under its root
+ * by comparing bytes, without building the host path (a million times). */
+struct app_prefix {
+	char *p; /* NULL: none */
+	size_t len;
+	int map; /* index into cfg->maps, -1: the identity (no map applies) */
 };
 
 static bool wanted(const struct audit *a, enum audit_category c)
@@ -174,6 +184,79 @@ int audit_locate(const struct config *cfg, const char *app_path,
 	return 0;
 }
 
+/* The map config_map_path() applies to `path`: the longest `from` that is
+ * a prefix at a '/' boundary ("/" matches everything), or -1. */
+static int chosen_map(const struct config *cfg, const char *path)
+{
+	int best = -1;
+	size_t best_len = 0;
+	for (size_t i = 0; i < cfg->n_maps; i++) {
+		const char *from = cfg->maps[i].from;
+		size_t l = streq(from, "/") ? 0 : strlen(from);
+		if (strncmp(path, from, l) != 0 || (path[l] != '/' && path[l] != 0))
+			continue;
+		if (best < 0 || l > best_len) {
+			best = (int)i;
+			best_len = l;
+		}
+	}
+	return best;
+}
+
+static int prefixes_init(struct audit *a)
+{
+	const struct config *cfg = a->cfg;
+	for (size_t i = 0; i < cfg->n_roots; i++) {
+		const char *rp = cfg->roots[i].path;
+		struct app_prefix *ap = &a->prefix[i];
+		ap->map = -1;
+		for (size_t m = 0; m < cfg->n_maps; m++) {
+			const char *from = cfg->maps[m].from, *to = cfg->maps[m].to;
+			size_t tl = streq(to, "/") ? 0 : strlen(to);
+			if (strncmp(rp, to, tl) != 0 || rp[tl] != '/')
+				continue;
+			free(ap->p);
+			if (asprintf(&ap->p, "%s%s", streq(from, "/") ? "" : from, rp + tl) < 0)
+				return -ENOMEM;
+			ap->map = (int)m;
+			/* the prefix is only right if the config maps it back this way */
+			if (chosen_map(cfg, ap->p) != (int)m)
+				ap->map = -2;
+			break;
+		}
+		if (ap->map == -1 && !(ap->p = strdup(rp)))
+			return -ENOMEM;
+		ap->len = ap->p ? strlen(ap->p) : 0;
+	}
+	return 0;
+}
+
+/* audit_locate() for the common case, without allocating: the root whose
+ * application prefix is the longest one of `path` under the same map, and
+ * the rest as its relative path. false: use audit_locate(). */
+static bool locate_fast(const struct audit *a, const char *path,
+			const struct config_root **ret_root, const char **ret_rel)
+{
+	int m = chosen_map(a->cfg, path);
+	const struct app_prefix *best = NULL;
+	size_t bi = 0;
+
+	for (size_t i = 0; i < a->cfg->n_roots; i++) {
+		const struct app_prefix *ap = &a->prefix[i];
+		if (!ap->p || ap->map != m || (best && ap->len <= best->len))
+			continue;
+		if (strncmp(path, ap->p, ap->len) == 0 && path[ap->len] == '/' && path[ap->len + 1]) {
+			best = ap;
+			bi = i;
+		}
+	}
+	if (!best || has_dot_component(path + best->len + 1) || strstr(path, "//"))
+		return false;
+	*ret_root = &a->cfg->roots[bi];
+	*ret_rel = path + best->len + 1;
+	return true;
+}
+
 static int root_index(const struct audit *a, const struct config_root *root)
 {
 	return (int)(root - a->cfg->roots);
@@ -252,7 +335,7 @@ static struct refsource *source_get(struct audit *a, const char *name, const cha
 struct gfile {
 	const struct config_root *root;
 	char *path;
-	size_t path_len;
+	size_t path_len, path_cap;
 	int64_t size, mtime_ns;
 };
 
@@ -268,6 +351,7 @@ struct rcursor {
 	const struct config_root *root;
 	struct catalog_cursor *cur;
 	const struct catalog_file *f; /* current row, NULL at the end */
+	size_t key_len;               /* of f->key */
 	char *prev;                   /* the previous key, to prove the order */
 	size_t prev_len, prev_cap;
 };
@@ -322,6 +406,7 @@ static int rcursor_next(struct merge *m, struct rcursor *c)
 		if (buf_set(&c->prev, &c->prev_cap, f->key, len) < 0)
 			return -ENOMEM;
 		c->prev_len = len;
+		c->key_len = len;
 		c->f = f;
 		return 1;
 	}
@@ -353,13 +438,12 @@ static int group_add(struct group *g, const struct config_root *root, const stru
 		g->cap = cap;
 	}
 	struct gfile *gf = &g->f[g->n];
-	char *p = realloc(gf->path, f->path_len + 1);
-	if (!p)
+	if (buf_set(&gf->path, &gf->path_cap, f->path, f->path_len) < 0)
 		return -ENOMEM;
-	memcpy(p, f->path, f->path_len);
-	p[f->path_len] = 0;
-	*gf = (struct gfile){.root = root, .path = p, .path_len = f->path_len, .size = f->size,
-			     .mtime_ns = f->mtime_ns};
+	gf->root = root;
+	gf->path_len = f->path_len;
+	gf->size = f->size;
+	gf->mtime_ns = f->mtime_ns;
 	g->n++;
 	return 0;
 }
@@ -446,10 +530,10 @@ static bool merge_min_key(struct merge *m, const char **ret, size_t *ret_len)
 	size_t kl = 0;
 
 	for (size_t i = 0; i < m->n_rc; i++) {
-		const struct catalog_file *f = m->rc[i].f;
-		if (f && (!k || key_cmp(f->key, strlen(f->key), k, kl) < 0)) {
-			k = f->key;
-			kl = strlen(k);
+		const struct rcursor *c = &m->rc[i];
+		if (c->f && (!k || key_cmp(c->f->key, c->key_len, k, kl) < 0)) {
+			k = c->f->key;
+			kl = c->key_len;
 		}
 	}
 	if (m->o && (!k || key_cmp(m->o->key, m->o->key_len, k, kl) < 0)) {
@@ -471,7 +555,7 @@ static int group_collect(struct merge *m)
 	m->g.n = 0;
 	for (size_t i = 0; i < m->n_rc; i++) {
 		struct rcursor *c = &m->rc[i];
-		while (c->f && at_key(&m->g, c->f->key, strlen(c->f->key))) {
+		while (c->f && at_key(&m->g, c->f->key, c->key_len)) {
 			int r = group_add(&m->g, c->root, c->f);
 			if (r < 0)
 				return r;
@@ -515,7 +599,8 @@ static int report_unowned(struct merge *m)
 struct owner_place {
 	const struct gfile *file;
 	const struct config_root *root;
-	char *rel;
+	const char *rel;
+	char *rel_owned;
 	const char *reason;
 	bool present;
 };
@@ -526,8 +611,12 @@ static int owner_locate(struct merge *m, const struct refsource_owner *o, struct
 
 	*p = (struct owner_place){.file = m->g.n ? &m->g.f[0] : NULL, .present = m->g.n > 0,
 				  .reason = "no file has its key"};
-	if (o->path && o->path_len)
-		r = audit_locate(m->a->cfg, o->path, &p->root, &p->rel);
+	if (o->path && o->path_len && locate_fast(m->a, o->path, &p->root, &p->rel))
+		r = 0;
+	else if (o->path && o->path_len) {
+		r = audit_locate(m->a->cfg, o->path, &p->root, &p->rel_owned);
+		p->rel = p->rel_owned;
+	}
 	if (r == -ENOENT) /* no path, or one that is not on this host (s3://...) */
 		return 0;
 	if (r < 0)
@@ -580,7 +669,7 @@ static int report_owner(struct merge *m, const struct refsource_owner *o)
 	int r;
 
 	r = owner_locate(m, o, &p);
-	rel = p.rel;
+	rel = p.rel_owned;
 	if (r < 0)
 		return r;
 	if (!p.present) {
@@ -883,11 +972,17 @@ int audit_run(struct catalog *cat, const struct config *cfg, const struct audit_
 	a.root_fds = calloc(cfg->n_roots + 1, sizeof(*a.root_fds));
 	a.rs = calloc(cfg->n_sources + 1, sizeof(*a.rs));
 	a.rs_error = calloc(cfg->n_sources + 1, sizeof(*a.rs_error));
-	if (a.root_ids && a.root_fds && a.rs && a.rs_error) {
+	a.prefix = calloc(cfg->n_roots + 1, sizeof(*a.prefix));
+	if (a.root_ids && a.root_fds && a.rs && a.rs_error && a.prefix) {
 		for (size_t i = 0; i < cfg->n_roots; i++)
 			a.root_fds[i] = -1;
-		r = audit_passes(&a);
+		r = prefixes_init(&a);
+		if (r >= 0)
+			r = audit_passes(&a);
 	}
+	for (size_t i = 0; a.prefix && i < cfg->n_roots; i++)
+		free(a.prefix[i].p);
+	free(a.prefix);
 	for (size_t i = 0; a.root_fds && i < cfg->n_roots; i++)
 		if (a.root_fds[i] >= 0)
 			close(a.root_fds[i]);

@@ -72,10 +72,44 @@ static const char *vector_kind_name(enum vector_finding_kind k)
 
 /* ---- JSON ---- */
 
+/* Printable ASCII without quotes or backslashes needs no escaping: most
+ * names and keys are, and printing them in one piece keeps a million
+ * findings cheap. Everything else goes through the careful printers. */
+static bool json_plain(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+static void json_string(FILE *f, const char *s, size_t len)
+{
+	if (!json_plain(s, len)) {
+		json_print_string(f, s, len);
+		return;
+	}
+	fputc('"', f);
+	fwrite(s, 1, len, f);
+	fputc('"', f);
+}
+
+static void json_name(FILE *f, const char *field, const char *s, size_t len)
+{
+	if (!json_plain(s, len)) {
+		json_print_name_field(f, field, s, len);
+		return;
+	}
+	fprintf(f, "\"%s\":", field);
+	json_string(f, s, len);
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	if (s)
-		json_print_string(f, s, strlen(s));
+		json_string(f, s, strlen(s));
 	else
 		fputs("null", f);
 }
@@ -110,7 +144,7 @@ static void json_field_str(FILE *f, const char *name, const char *s)
 	if (!s)
 		return;
 	fprintf(f, ",\"%s\":", name);
-	json_print_string(f, s, strlen(s));
+	json_string(f, s, strlen(s));
 }
 
 static void json_file_fields(FILE *f, const struct audit_finding *x)
@@ -118,11 +152,11 @@ static void json_file_fields(FILE *f, const struct audit_finding *x)
 	json_field_str(f, "root", x->root);
 	if (x->path) {
 		fputc(',', f);
-		json_print_name_field(f, "path", x->path, x->path_len);
+		json_name(f, "path", x->path, x->path_len);
 	}
 	if (x->key) {
 		fputc(',', f);
-		json_print_name_field(f, "key", x->key, strlen(x->key));
+		json_name(f, "key", x->key, strlen(x->key));
 	}
 	if (x->size >= 0)
 		fprintf(f, ",\"size\":%lld", (long long)x->size);
@@ -136,7 +170,7 @@ static void json_row_fields(FILE *f, const struct audit_finding *x)
 	json_field_str(f, "source", x->source);
 	if (x->app_path) {
 		fputc(',', f);
-		json_print_name_field(f, "app_path", x->app_path, strlen(x->app_path));
+		json_name(f, "app_path", x->app_path, strlen(x->app_path));
 	}
 	if (x->created_s >= 0)
 		fprintf(f, ",\"created\":%lld", (long long)x->created_s);
@@ -152,7 +186,7 @@ static void json_vector_fields(FILE *f, const struct audit_finding *x)
 	json_field_str(f, "kind", vector_kind_name(x->vector_kind));
 	if (x->collection) {
 		fputc(',', f);
-		json_print_name_field(f, "collection", x->collection, strlen(x->collection));
+		json_name(f, "collection", x->collection, strlen(x->collection));
 	}
 	json_field_str(f, "id", x->vector_id);
 	json_field_str(f, "key", x->key);

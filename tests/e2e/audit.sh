@@ -238,7 +238,8 @@ check_eq "  the run is recorded as failed" "failed" \
 	"$(sqlite3 "$T/catalog.db" "SELECT outcome FROM runs WHERE kind = 'audit' ORDER BY id DESC LIMIT 1")"
 
 coproc LOCKER { sqlite3 "$W/webui.db" 2>&1; }
-at_exit "kill $LOCKER_PID"
+locker=$LOCKER_PID
+at_exit "kill $locker"
 printf '%s\n' "BEGIN EXCLUSIVE;" "SELECT count(*) FROM file;" ".print locked" >&"${LOCKER[1]}"
 read -r -t 10 line <&"${LOCKER[0]}"
 read -r -t 10 line <&"${LOCKER[0]}"
@@ -249,7 +250,7 @@ check_grep "  the message says it is locked" "source 'webui'.*locked \(still bus
 check_nogrep "  no orphan reported" "Orphan files" "$T/locked.txt"
 check_grep "  the report says it is incomplete" "The audit is incomplete" "$T/locked.txt"
 printf '%s\n' "COMMIT;" ".quit" >&"${LOCKER[1]}"
-wait "$LOCKER_PID" 2>/dev/null
+wait "$locker" 2>/dev/null
 
 sqlite3 "$W/webui.db" 'ALTER TABLE file RENAME TO file_old'
 check_exit "an owners query that fails" 2 run_to /dev/null "$T/sql.err" "$FSDCTL" audit "${cfg[@]}" \
