@@ -631,6 +631,8 @@ static int cmp_entry(const void *a, const void *b)
 
 static void listing_sort(struct listing *l)
 {
+	if (l->n < 2)
+		return;
 	sort_names = l->names;
 	qsort(l->e, l->n, sizeof(*l->e), cmp_entry);
 }
