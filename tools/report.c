@@ -119,7 +119,7 @@ static void json_header(struct report *r)
 	char when[64];
 	FILE *f = r->out;
 
-	fprintf(f, "{\"version\":1,\"generated_at\":\"%s\",\"now\":%lld,\"grace\":%lld,\"roots\":[",
+	fprintf(f, "{\"version\":1,\"generated_at\":\"%s\",\"now\":%lld,\"grace_s\":%lld,\"roots\":[",
 		format_time(when, sizeof(when), r->now_ns), (long long)(r->now_ns / NSEC),
 		(long long)(r->cfg->grace_ns / NSEC));
 	for (size_t i = 0; i < r->cfg->n_roots; i++) {
