@@ -516,6 +516,39 @@ static void test_print_round_trip(void **state)
 	config_free(e);
 }
 
+/* SQL longer than PRINT_WRAP goes out over continuation lines and reads
+ * back the same, also where blanks are doubled or a word starts with '#'. */
+static void test_print_long_sql(void **state)
+{
+	size_t n = 20000;
+	char *sql = malloc(n + 64), *text = NULL;
+	assert_non_null(sql);
+	char *o = stpcpy(sql, "SELECT id FROM t WHERE x IN (");
+	for (size_t i = 0; o - sql < (ptrdiff_t)n; i++)
+		o += sprintf(o, i % 7 == 3 ? "'a  b', " : i % 5 == 1 ? "#x, " : "[y], ");
+	strcpy(o, "1)");
+	assert_true(asprintf(&text,
+			     "[source s]\nurl = sqlite:///d.db\nlive = %s\n"
+			     "[rule r]\nrows = %s\n",
+			     sql, sql) > 0);
+	struct config *a = load_ok(text);
+	char *ta = print_to_string(a);
+	size_t longest = 0, cur = 0;
+	for (const char *s = ta; *s; s++) {
+		cur = *s == '\n' ? 0 : cur + 1;
+		longest = MAX(longest, cur);
+	}
+	assert_true(longest < 4200);
+	struct config *b = load_ok(ta);
+	assert_string_equal(b->sources[0].live[0], sql);
+	assert_string_equal(b->sections[0].kv[0].value, sql);
+	config_free(a);
+	config_free(b);
+	free(ta);
+	free(text);
+	free(sql);
+}
+
 static void test_map_path(void **state)
 {
 	struct config *c = load_ok("[paths]\n"
@@ -603,6 +636,7 @@ int main(void)
 	    cmocka_unit_test(test_preset),
 	    cmocka_unit_test(test_preset_upload_regex),
 	    cmocka_unit_test(test_print_round_trip),
+	    cmocka_unit_test(test_print_long_sql),
 	    cmocka_unit_test(test_map_path),
 	    cmocka_unit_test(test_default_catalog),
 	    cmocka_unit_test(test_enum_strings),
