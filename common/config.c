@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <ini.h>
 #include <limits.h>
 #include <pthread.h>
@@ -1582,6 +1583,41 @@ int config_map_path(const struct config *c, const char *app_path, char **ret) {
   if (!out)
     return -ENOMEM;
   *ret = out;
+  return 0;
+}
+
+/* Matches one glob against every leading directory of `path` and the
+ * path itself (with '/' in the glob), or against each of their names. */
+static bool glob_matches(const char *glob, char *path) {
+  bool whole = strchr(glob, '/');
+
+  for (char *end = path;; end++) {
+    if (*end != '/' && *end != '\0')
+      continue;
+    char saved = *end;
+    *end = '\0';
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    bool m = fnmatch(glob, whole ? path : name, 0) == 0;
+    *end = saved;
+    if (m)
+      return true;
+    if (saved == '\0')
+      return false;
+  }
+}
+
+int config_globs_match(char *const *globs, const char *path) {
+  _cleanup_free_ char *copy = NULL;
+
+  if (!globs || !*globs)
+    return 0;
+  copy = strdup(path);
+  if (!copy)
+    return -ENOMEM;
+  for (char *const *g = globs; *g; g++)
+    if (glob_matches(*g, copy))
+      return 1;
   return 0;
 }
 

@@ -158,6 +158,15 @@ int root_class_from_string(const char *s); /* -EINVAL if unknown */
 const char *key_kind_to_string(enum key_kind k);
 int key_kind_from_string(const char *s);
 
+/* The one meaning of exclude, protect and match globs (fsd.conf(5)):
+ * does `path` (relative to its root) match one of `globs`? A glob with a
+ * '/' is matched by fnmatch(3) without flags ('*' crosses '/') against
+ * the path and each of its leading directories (so "audio/speech" covers
+ * everything below it); a glob without '/' against the name of the file
+ * and of each directory above it ("*.part" at any depth). 1 match, 0 not
+ * (also for NULL or empty globs), -ENOMEM. */
+int config_globs_match(char *const *globs, const char *path);
+
 /* Maps an application path through the prefix maps. Returns a malloc'd
  * host path in *ret, or -ENOENT if no map applies and the path is not
  * already absolute on this host. */

@@ -613,6 +613,30 @@ static void test_default_catalog(void **state)
 	config_free(c);
 }
 
+static void test_globs(void **state)
+{
+	char *none[] = {NULL};
+	char g0[] = "embedding/models/**", g1[] = "*.part", g2[] = "audio/speech", g3[] = "tmp";
+	char *g[] = {g0, g1, g2, g3, NULL};
+
+	assert_int_equal(config_globs_match(NULL, "a"), 0);
+	assert_int_equal(config_globs_match(none, "a"), 0);
+	assert_int_equal(config_globs_match(g, "embedding/models/x/y.bin"), 1);
+	assert_int_equal(config_globs_match(g, "embedding/models"), 0);
+	assert_int_equal(config_globs_match(g, "embedding/other/y.bin"), 0);
+	assert_int_equal(config_globs_match(g, "x.part"), 1);
+	assert_int_equal(config_globs_match(g, "deep/down/x.part"), 1);
+	assert_int_equal(config_globs_match(g, "deep/x.part/inside"), 1);
+	assert_int_equal(config_globs_match(g, "x.partial"), 0);
+	assert_int_equal(config_globs_match(g, "audio/speech"), 1);
+	assert_int_equal(config_globs_match(g, "audio/speech/a.mp3"), 1);
+	assert_int_equal(config_globs_match(g, "audio/speeches/a.mp3"), 0);
+	assert_int_equal(config_globs_match(g, "x/audio/speech/a.mp3"), 0);
+	assert_int_equal(config_globs_match(g, "a/tmp/b"), 1);
+	assert_int_equal(config_globs_match(g, "a/tmpx/b"), 0);
+	assert_int_equal(config_globs_match(g, "bad\xff\nname.part"), 1);
+}
+
 static void test_enum_strings(void **state)
 {
 	for (int i = 0; i < _ROOT_CLASS_MAX; i++)
@@ -639,6 +663,7 @@ int main(void)
 	    cmocka_unit_test(test_print_long_sql),
 	    cmocka_unit_test(test_map_path),
 	    cmocka_unit_test(test_default_catalog),
+	    cmocka_unit_test(test_globs),
 	    cmocka_unit_test(test_enum_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
