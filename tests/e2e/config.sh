@@ -130,6 +130,12 @@ awk '/^\.SH EXAMPLES/ { e = 1 } e && /^\.fi/ { exit } e && p { print } e && /^\.
 check_grep "example extracted from fsd.conf(5)" '^\[root uploads\]$' "$T/example.conf"
 check_exit "fsd.conf(5) example checks" 0 run "$FSDCTL" config check -c "$T/example.conf"
 
+# --- so is the README's ---
+awk '/^```ini/ { p = 1; next } /^```/ { p = 0 } p' "$FSD_TOP/README.md" >"$T/readme.conf"
+if [ -s "$T/readme.conf" ]; then
+	check_exit "README's config file checks" 0 run "$FSDCTL" config check -c "$T/readme.conf"
+fi
+
 # --- as root, a configuration others may write is refused ---
 if [ "$(id -u)" -eq 0 ]; then
 	cp "$T/shown.conf" "$T/open.conf"
