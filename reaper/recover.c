@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/failpoint.h"
 #include "reaper/apply-internal.h"
 
 struct act {
@@ -174,6 +175,9 @@ static int recover_file(struct apply *a, struct act *x, struct reaper_recovery *
 
 static int recover_one(struct apply *a, struct act *x, struct reaper_recovery *st)
 {
+	int r = FAILPOINT("reap-recover");
+	if (r < 0)
+		return r;
 	if (is_file_kind(x->kind))
 		return recover_file(a, x, st);
 	if (streq(x->kind, "remove-rows")) {
