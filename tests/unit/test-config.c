@@ -302,6 +302,12 @@ static void test_missing_and_cross(void **state)
 	assert_has(err, "t.conf:6: [source s] url: this indented line continues");
 	free(err);
 
+	/* as inih reads it, an indented header after a key continues the key */
+	err = load_bad("[root a]\npath = /srv/a\n  [root b]\nclass = log\n");
+	assert_has(err, "t.conf:3: [root a] path: this indented line continues");
+	assert_int_equal(count_lines(err), 1);
+	free(err);
+
 	err = load_bad("grace = 1h\n");
 	assert_has(err, "t.conf:1: 'grace' outside any section");
 	free(err);
