@@ -43,6 +43,14 @@ typedef int (*vectors_alive_fn)(size_t pattern_index, const char *key, void *ud)
 int vectors_audit(struct vectors *vs, vectors_alive_fn alive, void *alive_ud,
 		  int (*cb)(const struct vector_finding *f, void *ud), void *ud);
 
+/* Besides -ENOENT, vectors_open() returns -EOPNOTSUPP for a type other
+ * than "chroma", -EINVAL for an empty pattern or one with two "{}",
+ * -EPROTO when the file lacks Chroma's tables, -EBADMSG when it is not a
+ * database. vectors_audit() reads within one read transaction and hands
+ * out findings only after every query and every `alive` answer succeeded.
+ * Collections are visited in name order; dead and unknown ones carry
+ * their embeddings and the bytes of their VECTOR segments' directories. */
+
 /* Listing, for the reaper and for reports. Strings are valid during the
  * call; a negative return from `cb` stops the walk and is returned. */
 struct vector_collection {
