@@ -236,7 +236,8 @@ static const char *skip_reason(int r)
 	case -ENOENT:
 		return "gone since planning";
 	case -ELOOP:
-		return "a symlink on the way (refusing to follow)";
+	case -ENOTDIR:
+		return "a symlink or a non-directory on the way (refusing to follow)";
 	case -EXDEV:
 		return "on another filesystem";
 	default:
@@ -365,7 +366,7 @@ static int run_batch(struct apply *a, struct item *it, size_t n)
 	size_t si = apply_source_of_root(a->cfg, ri);
 	struct appdb *app = NULL;
 	struct refsource *ref = NULL;
-	struct qroot *q = apply_qroot(a, ri);
+	struct qroot *q;
 	int r;
 
 	if (!a->o->dry_run) {
@@ -376,6 +377,8 @@ static int run_batch(struct apply *a, struct item *it, size_t n)
 		if (r < 0)
 			return r;
 	}
+	/* Opened (and its marker checked) only now, right before acting. */
+	q = apply_qroot(a, ri);
 	r = q ? lock_source(a, si, &app, &ref) : a->qroot_err[ri];
 	if (r < 0) {
 		fail_items(a, it, n, r);

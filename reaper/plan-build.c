@@ -219,6 +219,16 @@ static int plan_root(struct build *b, size_t ri)
 	int64_t root_id;
 	int r, fd;
 
+	if (root->marker) {
+		_cleanup_free_ char *m = NULL;
+		if (asprintf(&m, "%s/%s", root->path, root->marker) < 0)
+			return -ENOMEM;
+		if (faccessat(AT_FDCWD, m, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			problem(b, "root '%s': marker '%s' is missing (not mounted?): nothing is "
+				   "planned there", root->name, m);
+			return 0;
+		}
+	}
 	r = catalog_root_find(b->cat, root->name, &root_id);
 	if (r == -ENOENT) {
 		problem(b, "root '%s' is not in the catalog yet: run 'fsdctl scan' first", root->name);
