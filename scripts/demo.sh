@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 FSDCTL=$BUILD/fsdctl
 MKDEMO=$BUILD/fsd-mkdemo
-DATA=demo/data
-CATALOG=demo/catalog.db
+DEMO=${DEMO:-demo} # where the demo lives; tests point it elsewhere
+DATA=$DEMO/data
+CATALOG=$DEMO/catalog.db
 common=(--preset open-webui --data-dir "$DATA" --catalog "$CATALOG")
 
 if [ -t 1 ]; then
@@ -37,15 +38,15 @@ for p in "$FSDCTL" "$MKDEMO"; do
 	[ -x "$p" ] || { echo "demo: $p is missing; run 'make demo'" >&2; exit 2; }
 done
 
-mkdir -p demo
-rm -f "$CATALOG" "$CATALOG-wal" "$CATALOG-shm" demo/expected.tsv
+mkdir -p "$DEMO"
+rm -f "$CATALOG" "$CATALOG-wal" "$CATALOG-shm" "$DEMO/expected.tsv"
 say "1. A demo Open WebUI data directory"
-"$MKDEMO" "$DATA" --force --fixtures tests/fixtures --manifest demo/expected.tsv || exit 2
+"$MKDEMO" "$DATA" --force --fixtures tests/fixtures --manifest "$DEMO/expected.tsv" || exit 2
 cat <<EOF
 $DATA holds webui.db (Open WebUI's real schema), uploads/, vector_db/
 (Chroma's real schema) and cache/. Planted in it, besides live files:
-$(cut -f1 demo/expected.tsv | sort | uniq -c | sed 's/^/  /')
-(demo/expected.tsv lists each one.)
+$(cut -f1 "$DEMO/expected.tsv" | sort | uniq -c | sed 's/^/  /')
+($DEMO/expected.tsv lists each one.)
 EOF
 
 say "2. Scan: catalog every file, hashed"

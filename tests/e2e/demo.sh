@@ -177,4 +177,18 @@ done
 check_eq "the audits changed nothing in the data directory" "$(cat "$T/data.before")" "$(data_state)"
 check_grep "text report names the odd file on one line" 'bad name\\x0aline two \\xff\\xfe\.txt' "$T/audit.txt"
 
+# --- make demo's script -----------------------------------------------------------------
+DEMO=$T/demo BUILD=$BUILD "$FSD_TOP/scripts/demo.sh" >"$T/demo.out" 2>&1
+check_eq "make demo's script runs to the end although the audit finds things" 0 $?
+check_grep "it shows the audit of the odd file" 'bad name\\x0aline two' "$T/demo.out"
+check_grep "it explains the categories" '^  vector-\*' "$T/demo.out"
+check "it leaves the expected findings beside the data" test -s "$T/demo/expected.tsv"
+# A failing step (exit 2) fails the demo.
+mkdir -p "$T/badbuild"
+ln -s "$MKDEMO" "$T/badbuild/fsd-mkdemo"
+printf '#!/bin/sh\necho "fsdctl: broken" >&2\nexit 2\n' >"$T/badbuild/fsdctl"
+chmod +x "$T/badbuild/fsdctl"
+DEMO=$T/demo BUILD=$T/badbuild "$FSD_TOP/scripts/demo.sh" >"$T/demo-bad.out" 2>&1
+check_eq "a step failing with exit 2 fails the demo" 2 $?
+
 done_testing
