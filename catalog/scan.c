@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <inttypes.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -72,7 +73,8 @@ struct job {
 	struct dirref *dir;
 	struct meta seen;
 	struct old old;
-	enum { RES_OK, RES_VANISHED, RES_UNREADABLE } res;
+	/* RES_SKIP: no longer a regular file of this filesystem. */
+	enum { RES_OK, RES_UNCHANGED, RES_VANISHED, RES_SKIP, RES_UNREADABLE } res;
 	int error;
 	struct catalog_hash hash;
 	uint64_t bytes;
@@ -81,13 +83,20 @@ struct job {
 	char path[];
 };
 
+/* Where the root is: what "the root's filesystem" means for the walk. */
+struct fsid {
+	uint64_t dev, mnt_id;
+	bool have_mnt_id, one_fs;
+};
+
 struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t more, space, done_cond;
 	struct job *head, *tail, *done;
 	unsigned queued, busy, idle;
 	bool waits_space, waits_done; /* the walker sleeps on space / done_cond */
-	bool stop, one_fs;
+	bool stop, verify;
+	const struct fsid *fs;
 	pthread_t *threads;
 	unsigned n_threads;
 };
@@ -100,8 +109,7 @@ struct scan {
 	struct scan_stats st;
 	struct keyer *keyer;
 	bool rekey;
-	uint64_t dev, mnt_id;
-	bool have_mnt_id;
+	struct fsid fs;
 	unsigned pending;
 	int64_t batch_start, last_progress;
 	struct pool pool;
@@ -113,6 +121,7 @@ struct scan {
 struct entry {
 	size_t name; /* offset into names */
 	size_t len;
+	unsigned char type; /* DT_* from getdents64 */
 };
 struct listing {
 	char *names;
@@ -178,6 +187,35 @@ static void meta_from_stat(const struct stat *st, struct meta *m)
 	};
 }
 
+static bool is_mount_point(const struct fsid *fs, const struct statx *sx)
+{
+	if (!fs->one_fs)
+		return false;
+	if (makedev(sx->stx_dev_major, sx->stx_dev_minor) != fs->dev)
+		return true;
+	if ((sx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx->stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return true;
+	return fs->have_mnt_id && (sx->stx_mask & STATX_MNT_ID) && sx->stx_mnt_id != fs->mnt_id;
+}
+
+static int statx_entry(int dfd, const char *name, struct statx *sx)
+{
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+		  STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME |
+			  STATX_MNT_ID,
+		  sx) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The quick-check: size, mtime, ctime and inode as the catalog has them. */
+static bool quick_same(const struct old *o, const struct meta *m)
+{
+	return o->exists && o->state == CATALOG_PRESENT && o->hashed && o->m.size == m->size &&
+	       o->m.mtime_ns == m->mtime_ns && o->m.ctime_ns == m->ctime_ns && o->m.ino == m->ino;
+}
+
 /* ---- hashing workers ---- */
 
 static int open_beneath(int dirfd, const char *name, bool one_fs)
@@ -204,12 +242,37 @@ static int open_beneath(int dirfd, const char *name, bool one_fs)
 static int classify_error(struct job *j, int r)
 {
 	j->error = -r;
-	/* Gone, or no longer a regular file of this filesystem. */
-	if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -EXDEV || r == -EISDIR)
+	if (r == -ENOENT)
 		j->res = RES_VANISHED;
+	/* No longer a regular file of this filesystem (a symlink, another
+	 * type, a mount point) since it was listed. */
+	else if (r == -ELOOP || r == -ENOTDIR || r == -EXDEV || r == -EISDIR)
+		j->res = RES_SKIP;
 	else
 		j->res = RES_UNREADABLE;
 	return r;
+}
+
+/* Takes the file's metadata (unless the walker did) and decides whether
+ * its content must be read. Returns 1 to read it, 0 if done. */
+static int check_job(struct pool *p, struct job *j)
+{
+	struct statx sx;
+	int r;
+
+	if (!j->seen.mode) {
+		r = statx_entry(j->dir->fd, j->path + j->name_off, &sx);
+		if (r < 0)
+			return classify_error(j, r), 0;
+		if (!S_ISREG(sx.stx_mode) || is_mount_point(p->fs, &sx))
+			return classify_error(j, -EISDIR), 0;
+		meta_from_statx(&sx, &j->seen);
+	}
+	if (!p->verify && quick_same(&j->old, &j->seen)) {
+		j->res = RES_UNCHANGED;
+		return 0;
+	}
+	return 1;
 }
 
 static void hash_job(struct pool *p, struct job *j, void *buf)
@@ -217,12 +280,14 @@ static void hash_job(struct pool *p, struct job *j, void *buf)
 	struct stat st;
 	int r;
 
+	if (check_job(p, j) == 0)
+		return;
 	r = FAILPOINT("scan-before-hash");
 	if (r < 0) {
 		classify_error(j, r);
 		return;
 	}
-	_cleanup_close_ int fd = open_beneath(j->dir->fd, j->path + j->name_off, p->one_fs);
+	_cleanup_close_ int fd = open_beneath(j->dir->fd, j->path + j->name_off, p->fs->one_fs);
 	if (fd < 0) {
 		classify_error(j, fd);
 		return;
@@ -242,6 +307,17 @@ static void hash_job(struct pool *p, struct job *j, void *buf)
 		return;
 	}
 	j->res = RES_OK;
+}
+
+static void log_thread_cpu(const char *who)
+{
+	struct rusage ru;
+
+	if (log_get_max_level() < LOG_DEBUG || getrusage(RUSAGE_THREAD, &ru) < 0)
+		return;
+	log_debug("scan: %s used %ld.%03lds user, %ld.%03lds system", who, (long)ru.ru_utime.tv_sec,
+		  (long)ru.ru_utime.tv_usec / 1000, (long)ru.ru_stime.tv_sec,
+		  (long)ru.ru_stime.tv_usec / 1000);
 }
 
 static void *worker(void *arg)
@@ -287,12 +363,13 @@ static void *worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	log_thread_cpu("hashing thread");
 	return NULL;
 }
 
-static int pool_start(struct pool *p, unsigned n, bool one_fs)
+static int pool_start(struct pool *p, unsigned n, const struct fsid *fs, bool verify)
 {
-	*p = (struct pool){.one_fs = one_fs};
+	*p = (struct pool){.fs = fs, .verify = verify};
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->more, NULL);
 	pthread_cond_init(&p->space, NULL);
@@ -483,6 +560,8 @@ static int apply_vanished(struct scan *s, struct job *j)
 
 	if (j->old.exists)
 		return write_gone(s, j->path, j->path_len, false);
+	if (!j->seen.mode)
+		return 0; /* gone before anything of it was seen but its name */
 	file_from(s, j, &j->seen, &f);
 	f.state = CATALOG_GONE;
 	f.error = j->error;
@@ -521,6 +600,30 @@ static int apply_hashed(struct scan *s, struct job *j)
 	return write_file(s, &f);
 }
 
+static int apply_one(struct scan *s, struct job *j)
+{
+	switch (j->res) {
+	case RES_VANISHED:
+		return apply_vanished(s, j);
+	case RES_SKIP:
+		s->st.skipped++;
+		return j->old.exists ? write_gone(s, j->path, j->path_len, false) : 0;
+	default:
+		break;
+	}
+	s->st.files++;
+	s->st.bytes += (uint64_t)j->seen.size;
+	switch (j->res) {
+	case RES_UNCHANGED:
+		s->st.unchanged++;
+		return 0;
+	case RES_OK:
+		return apply_hashed(s, j);
+	default:
+		return apply_unreadable(s, j);
+	}
+}
+
 static int apply_results(struct scan *s, bool wait)
 {
 	int r = 0;
@@ -531,9 +634,7 @@ static int apply_results(struct scan *s, bool wait)
 			return r;
 		while (j) {
 			struct job *next = j->next;
-			int k = j->res == RES_OK	 ? apply_hashed(s, j)
-				: j->res == RES_VANISHED ? apply_vanished(s, j)
-							 : apply_unreadable(s, j);
+			int k = apply_one(s, j);
 			if (k < 0 && r == 0)
 				r = k;
 			dirref_put(j->dir);
@@ -558,7 +659,8 @@ static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t 
 	memcpy(j->path, s->path, s->path_len);
 	j->path_len = s->path_len;
 	j->name_off = s->path_len - name_len;
-	j->seen = *seen;
+	if (seen)
+		j->seen = *seen;
 	if (old)
 		j->old = *old;
 	atomic_fetch_add(&d->refs, 1);
@@ -585,7 +687,7 @@ static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t 
 
 /* ---- the walk ---- */
 
-static int listing_add(struct listing *l, const char *name, size_t len)
+static int listing_add(struct listing *l, const char *name, size_t len, unsigned char type)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -605,7 +707,7 @@ static int listing_add(struct listing *l, const char *name, size_t len)
 	}
 	memcpy(l->names + l->names_len, name, len);
 	l->names[l->names_len + len] = '\0';
-	l->e[l->n++] = (struct entry){.name = l->names_len, .len = len};
+	l->e[l->n++] = (struct entry){.name = l->names_len, .len = len, .type = type};
 	l->names_len += len + 1;
 	return 0;
 }
@@ -670,7 +772,7 @@ static int read_dir(int fd, struct listing *l)
 			off += d->d_reclen;
 			if (streq(d->d_name, ".") || streq(d->d_name, ".."))
 				continue;
-			int r = listing_add(l, d->d_name, strlen(d->d_name));
+			int r = listing_add(l, d->d_name, strlen(d->d_name), d->d_type);
 			if (r < 0)
 				return r;
 		}
@@ -718,7 +820,7 @@ static int rows_add(const struct catalog_file *f, void *ud)
 		if (f->key && !rw->keys[rw->n])
 			return -ENOMEM;
 	}
-	r = listing_add(&rw->names, f->path + skip, f->path_len - skip);
+	r = listing_add(&rw->names, f->path + skip, f->path_len - skip, DT_REG);
 	if (r < 0) {
 		if (rw->want_keys)
 			free(rw->keys[rw->n]);
@@ -758,18 +860,6 @@ static bool excluded(struct scan *s, const char *name)
 	return false;
 }
 
-static bool is_mount_point(struct scan *s, const struct statx *sx)
-{
-	if (!s->root->one_file_system)
-		return false;
-	if (makedev(sx->stx_dev_major, sx->stx_dev_minor) != s->dev)
-		return true;
-	if ((sx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	    (sx->stx_attributes & STATX_ATTR_MOUNT_ROOT))
-		return true;
-	return s->have_mnt_id && (sx->stx_mask & STATX_MNT_ID) && sx->stx_mnt_id != s->mnt_id;
-}
-
 static int path_push(struct scan *s, const char *name, size_t len, size_t *saved)
 {
 	size_t need = s->path_len + (s->path_len ? 1 : 0) + len;
@@ -793,17 +883,17 @@ static void path_pop(struct scan *s, size_t saved)
 
 static int walk_dir(struct scan *s, struct dirref *d, int depth);
 
-/* A regular file found on disk, with its row if it has one. */
+/* A regular file found on disk and stat'ed by the walker (m), or listed as
+ * one and left for a hashing thread to stat (m NULL), with its row if it
+ * has one. */
 static int visit_file(struct scan *s, struct dirref *d, const char *name, size_t len,
 		      const struct meta *m, const struct old *old, int64_t id, const char *old_key)
 {
 	char key[KEY_MAX];
 
-	s->st.files++;
-	s->st.bytes += (uint64_t)m->size;
-	if (!s->o->verify && old && old->state == CATALOG_PRESENT && old->hashed &&
-	    old->m.size == m->size && old->m.mtime_ns == m->mtime_ns &&
-	    old->m.ctime_ns == m->ctime_ns && old->m.ino == m->ino) {
+	if (!s->o->verify && old && quick_same(old, m)) {
+		s->st.files++;
+		s->st.bytes += (uint64_t)m->size;
 		s->st.unchanged++;
 		if (!s->rekey)
 			return 0;
@@ -819,15 +909,6 @@ static int visit_file(struct scan *s, struct dirref *d, const char *name, size_t
 	return queue_job(s, d, name, len, m, old);
 }
 
-static int statx_entry(int dfd, const char *name, struct statx *sx)
-{
-	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-		  STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME |
-			  STATX_MNT_ID,
-		  sx) < 0)
-		return -errno;
-	return 0;
-}
 
 /* Marks the row of `name` in the current directory gone. */
 static int gone_child(struct scan *s, const char *name, size_t len, bool recursive)
@@ -845,13 +926,29 @@ static int gone_child(struct scan *s, const char *name, size_t len, bool recursi
 /* One entry of the listing; s->path names it. Returns whether it is a
  * regular file that stays in the catalog. */
 static int visit_entry(struct scan *s, struct dirref *d, const char *name, size_t len,
-		       const struct rows *rw, ssize_t row, struct listing *subdirs, bool *ret_file)
+		       unsigned char type, const struct rows *rw, ssize_t row,
+		       struct listing *subdirs, bool *ret_file)
 {
+	const struct old *old = row >= 0 ? &rw->old[row] : NULL;
 	struct statx sx;
 	struct meta m;
 	int r;
 
 	if (excluded(s, name)) {
+		s->st.skipped++;
+		return 0;
+	}
+	/* A file that will be read anyway (new, or verify) is left to a
+	 * hashing thread whole, statx included: the walker's time is what
+	 * bounds a first scan. Files with a row are stat'ed here, since most
+	 * pass the quick-check and a round trip through the queue costs more
+	 * than the statx. The hashing thread's statx decides what the entry
+	 * is (a race can turn it into something else). */
+	if (type == DT_REG && !s->rekey && (!old || s->o->verify)) {
+		*ret_file = true;
+		return queue_job(s, d, name, len, NULL, old);
+	}
+	if (type != DT_REG && type != DT_DIR && type != DT_UNKNOWN) {
 		s->st.skipped++;
 		return 0;
 	}
@@ -862,18 +959,16 @@ static int visit_entry(struct scan *s, struct dirref *d, const char *name, size_
 			s->st.errors++;
 		return 0;
 	}
-	if (is_mount_point(s, &sx) || !(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode))) {
+	if (is_mount_point(&s->fs, &sx) || !(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode))) {
 		s->st.skipped++;
 		return 0;
 	}
 	if (S_ISDIR(sx.stx_mode))
-		return listing_add(subdirs, name, len);
+		return listing_add(subdirs, name, len, DT_DIR);
 	*ret_file = true;
 	meta_from_statx(&sx, &m);
-	if (row < 0)
-		return visit_file(s, d, name, len, &m, NULL, 0, NULL);
-	return visit_file(s, d, name, len, &m, &rw->old[row], rw->ids[row],
-			  rw->keys ? rw->keys[row] : NULL);
+	return visit_file(s, d, name, len, &m, old, row >= 0 ? rw->ids[row] : 0,
+			  row >= 0 && rw->keys ? rw->keys[row] : NULL);
 }
 
 /* Merges the sorted listing with the directory's sorted rows: rows with
@@ -901,7 +996,7 @@ static int visit_entries(struct scan *s, struct dirref *d, const struct listing 
 			s->st.errors++;
 			continue;
 		}
-		r = visit_entry(s, d, name, len, rw, row, subdirs, &file);
+		r = visit_entry(s, d, name, len, l->e[i].type, rw, row, subdirs, &file);
 		if (row >= 0 && !file && r >= 0)
 			r = write_gone(s, s->path, s->path_len, false);
 		path_pop(s, saved);
@@ -945,7 +1040,7 @@ static int open_subdir(struct scan *s, int dfd, const char *name, struct dirref 
 		return -errno;
 	/* Re-check what was opened: it may have been swapped since the statx. */
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MNT_ID, &sx) < 0 ||
-	    is_mount_point(s, &sx)) {
+	    is_mount_point(&s->fs, &sx)) {
 		close(fd);
 		return -EXDEV;
 	}
@@ -1038,9 +1133,9 @@ static int open_root(struct scan *s, int *ret_fd)
 		close(fd);
 		return r;
 	}
-	s->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	s->have_mnt_id = sx.stx_mask & STATX_MNT_ID;
-	s->mnt_id = sx.stx_mnt_id;
+	s->fs.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	s->fs.have_mnt_id = sx.stx_mask & STATX_MNT_ID;
+	s->fs.mnt_id = sx.stx_mnt_id;
 	if (!isempty(s->root->marker) &&
 	    faccessat(fd, s->root->marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		close(fd);
@@ -1077,7 +1172,8 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	if (r < 0)
 		return r;
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
-	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), root->one_file_system);
+	s->fs.one_fs = root->one_file_system;
+	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, o->verify);
 }
 
 static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
@@ -1089,6 +1185,7 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 	if (r >= 0)
 		r = k;
 	pool_stop(&s->pool);
+	log_thread_cpu("walking thread");
 	if (r >= 0 && complete) {
 		key_spec(s->root, spec, sizeof(spec));
 		r = batch_before_write(s);
@@ -1203,7 +1300,7 @@ static int scan_one(struct scan *s, struct dirref *d, const char *name)
 	if (r < 0)
 		return r;
 	r = excluded(s, name) ? -ENOENT : statx_entry(d->fd, name, &sx);
-	if (r == -ENOENT || (r >= 0 && (is_mount_point(s, &sx) ||
+	if (r == -ENOENT || (r >= 0 && (is_mount_point(&s->fs, &sx) ||
 					!(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode)))))
 		return write_gone(s, s->path, s->path_len, true);
 	if (r < 0)
@@ -1213,7 +1310,7 @@ static int scan_one(struct scan *s, struct dirref *d, const char *name)
 		r = write_gone(s, s->path, s->path_len, false);
 		path_pop(s, saved);
 		if (r >= 0)
-			r = listing_add(&subdirs, name, len);
+			r = listing_add(&subdirs, name, len, DT_DIR);
 		if (r >= 0)
 			r = descend(s, d, &subdirs, 0);
 		listing_done(&subdirs);
