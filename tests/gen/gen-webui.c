@@ -705,54 +705,82 @@ static int gen_vectors(struct gen *g, struct mix *m, const struct upload *handbo
 /* Bench size: n blobs and n rows beyond the crafted mix. Paired ones are
  * live, referenced in turn through knowledge_file, chat_file and chat
  * JSON; extra blobs are orphans, extra rows dangle (and are referenced
- * from chat JSON, so that they are nothing else). */
+ * from chat JSON, so that they are nothing else). Every hundredth row has
+ * a live file-<id> collection, so that the vector audit has work too. */
+struct bulk {
+	const char *user;
+	char kb[GEN_UUID_LEN + 1], chat[GEN_UUID_LEN + 1];
+	char group[50][GEN_UUID_LEN + 1];
+	size_t in_group;
+};
+
+static int bulk_flush(struct gen *g, struct bulk *b)
+{
+	char c[GEN_UUID_LEN + 1];
+	int r;
+
+	if (b->in_group == 0)
+		return 0;
+	r = add_chat(g, c, b->user, "Archive review", b->group, b->in_group, NULL);
+	b->in_group = 0;
+	return r;
+}
+
+static int bulk_reference(struct gen *g, struct bulk *b, uint64_t i, bool paired, const char *id)
+{
+	if (paired && i % 4 == 0)
+		return add_knowledge_file(g, b->kb, b->user, id);
+	if (paired && i % 4 == 1)
+		return add_chat_file(g, b->chat, b->user, id);
+	memcpy(b->group[b->in_group++], id, GEN_UUID_LEN + 1);
+	return b->in_group == ELEMENTSOF(b->group) ? bulk_flush(g, b) : 0;
+}
+
+static int bulk_one(struct gen *g, struct bulk *b, uint64_t i)
+{
+	bool file = i < g->bulk_files, row = i < g->bulk_rows;
+	struct upload u;
+	char name[64];
+	int r = 0;
+
+	snprintf(name, sizeof(name), "doc-%07llu.txt", (unsigned long long)i);
+	upload_init(g, &u, name, b->user, (int64_t)rng_range(&g->rng, 2 * DAY, 400 * DAY),
+		    rng_range(&g->rng, 64, 4096));
+	if (file)
+		r = upload_write(g, &u);
+	if (r >= 0 && !row)
+		return expect_upload(g, "orphan", &u);
+	if (r >= 0)
+		r = upload_row(g, &u);
+	if (r >= 0 && !file)
+		r = expect(g, "dangling", g->upload_root, u.id);
+	if (r >= 0)
+		r = bulk_reference(g, b, i, file, u.id);
+	if (r >= 0 && i % 100 == 0) {
+		char coll[GEN_UUID_LEN + 8];
+		snprintf(coll, sizeof(coll), "file-%s", u.id);
+		r = gen_collection(g, coll, u.id, 1, false, NULL);
+	}
+	return r;
+}
+
 static int gen_bulk(struct gen *g, const char *user)
 {
-	uint64_t n = MAX(g->bulk_files, g->bulk_rows), paired = MIN(g->bulk_files, g->bulk_rows);
-	char kb[GEN_UUID_LEN + 1], chat[GEN_UUID_LEN + 1], group[50][GEN_UUID_LEN + 1], ts[24];
-	size_t in_group = 0;
+	uint64_t n = MAX(g->bulk_files, g->bulk_rows);
+	struct bulk b = {.user = user};
+	char ts[24];
 	int r;
 
 	if (n == 0)
 		return 0;
-	r = add_knowledge(g, kb, user, "Archive");
-	rng_uuid(&g->rng, chat);
-	for (uint64_t i = 0; r >= 0 && i < n; i++) {
-		struct upload u;
-		char name[64];
-		bool file = i < g->bulk_files, row = i < g->bulk_rows;
-
-		snprintf(name, sizeof(name), "doc-%07llu.txt", (unsigned long long)i);
-		upload_init(g, &u, name, user, (int64_t)rng_range(&g->rng, 2 * DAY, 400 * DAY),
-			    rng_range(&g->rng, 64, 4096));
-		if (file)
-			r = upload_write(g, &u);
-		if (r >= 0 && row)
-			r = upload_row(g, &u);
-		if (r >= 0 && !row)
-			r = expect_upload(g, "orphan", &u);
-		if (r >= 0 && !file)
-			r = expect(g, "dangling", g->upload_root, u.id);
-		if (r < 0 || !row)
-			continue;
-		if (i < paired && i % 4 == 0)
-			r = add_knowledge_file(g, kb, user, u.id);
-		else if (i < paired && i % 4 == 1)
-			r = add_chat_file(g, chat, user, u.id);
-		else
-			memcpy(group[in_group++], u.id, sizeof(group[0]));
-		if (r >= 0 && in_group == ELEMENTSOF(group)) {
-			char c[GEN_UUID_LEN + 1];
-			r = add_chat(g, c, user, "Archive review", group, in_group, NULL);
-			in_group = 0;
-		}
-	}
-	if (r >= 0 && in_group > 0) {
-		char c[GEN_UUID_LEN + 1];
-		r = add_chat(g, c, user, "Archive review", group, in_group, NULL);
-	}
+	r = add_knowledge(g, b.kb, user, "Archive");
+	rng_uuid(&g->rng, b.chat);
+	for (uint64_t i = 0; r >= 0 && i < n; i++)
+		r = bulk_one(g, &b, i);
 	if (r >= 0)
-		r = gen_run(q[Q_CHAT], 7, chat, user, "Archive uploads", secs(g, 60 * DAY, ts), NULL,
+		r = bulk_flush(g, &b);
+	if (r >= 0)
+		r = gen_run(q[Q_CHAT], 7, b.chat, user, "Archive uploads", secs(g, 60 * DAY, ts), NULL,
 			    "{\"title\": \"Archive uploads\", \"messages\": []}", NULL);
 	return r;
 }
