@@ -108,7 +108,7 @@ struct scan {
 	const struct scan_options *o;
 	struct scan_stats st;
 	struct keyer *keyer;
-	bool rekey;
+	bool rekey, bulk;
 	struct fsid fs;
 	unsigned pending;
 	int64_t batch_start, last_progress;
@@ -1168,9 +1168,6 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	if (r < 0)
 		return r;
 	s->rekey = !streq(old_spec, spec);
-	r = catalog_bulk(c, true);
-	if (r < 0)
-		return r;
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 	s->fs.one_fs = root->one_file_system;
 	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, o->verify);
@@ -1197,9 +1194,11 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 		if (r >= 0)
 			r = k;
 	}
-	k = catalog_bulk(s->c, false);
-	if (r >= 0 && k < 0 && k != -EBUSY)
-		r = k;
+	if (s->bulk) {
+		k = catalog_bulk(s->c, false);
+		if (r >= 0 && k < 0 && k != -EBUSY)
+			r = k;
+	}
 	progress(s, true);
 	keyer_free(s->keyer);
 	return r;
@@ -1223,6 +1222,14 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 		return r;
 	}
 	r = open_root(s, &fd);
+	/* Whole-root scans defer WAL checkpoints (scan_path() is too small
+	 * to gain from it, and the daemon calls it often). */
+	if (r >= 0) {
+		r = catalog_bulk(c, true);
+		s->bulk = r >= 0;
+		if (r < 0)
+			fd = (close(fd), -1);
+	}
 	if (r >= 0) {
 		struct dirref *d = dirref_new(fd);
 		if (!d) {
