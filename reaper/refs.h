@@ -13,7 +13,8 @@
  * collision can only make a key look alive, never dead.
  *
  * The connection is read-only unless REFSOURCE_READWRITE is passed (SQLite:
- * a `mode=ro` URI and `PRAGMA query_only`). Errors are -errno and leave a
+ * a `mode=ro` URI and `PRAGMA query_only`; PostgreSQL:
+ * default_transaction_read_only). Errors are -errno and leave a
  * message naming the source, the query and the database's own words in
  * refsource_errmsg():
  *   -ENOENT  the database file does not exist
@@ -40,8 +41,9 @@ enum {
 	REFSOURCE_READWRITE = 1 << 0, /* allow refsource_remove(); default is read-only */
 };
 
-/* Opens the source's database (sqlite:///path now; postgresql:// gives
- * -EPROTONOSUPPORT until it is implemented) and checks that it answers.
+/* Opens the source's database (sqlite:///ABSOLUTE/PATH or a libpq URL,
+ * postgresql://...) and checks that it answers (-ECONNREFUSED, -EACCES,
+ * -ENOENT for a database that does not exist).
  * `src` must outlive the handle. On failure, if ret_error is not NULL, it
  * gets a malloc'd message naming the source and the database. */
 int refsource_open(const struct config_source *src, unsigned flags, struct refsource **ret,
