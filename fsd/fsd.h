@@ -77,6 +77,7 @@ struct daemon {
 	int64_t watchdog_usec, last_watchdog_ns;
 	int64_t next_job_ns;     /* monotonic time of the next scheduled job, 0 = none */
 	int64_t next_job_real_ns; /* the same as wall-clock time, for status */
+	int64_t timer_armed_ns;   /* what the timerfd is set to (INT64_MAX: disarmed) */
 	int64_t heartbeat_ns;     /* the loop's last turn (the watchdog thread reads it) */
 	bool busy;                /* inside a scan (the watchdog thread reads it) */
 	int64_t next_metrics_ns; /* monotonic */
@@ -146,6 +147,8 @@ int hashq_fd(const struct hashq *q);
  * queued twice, a path being hashed is hashed again afterwards. */
 int hashq_add(struct hashq *q, size_t root, int root_fd, const char *path, size_t len);
 bool hashq_contains(struct hashq *q, size_t root, const char *path, size_t len);
+/* Wakes the workers for the jobs queued since the last call. */
+void hashq_kick(struct hashq *q);
 /* Handles finished jobs with `cb` (on the calling thread). */
 int hashq_collect(struct hashq *q, int (*cb)(struct daemon *d, const struct hash_result *res),
 		  struct daemon *d);

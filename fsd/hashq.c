@@ -41,6 +41,7 @@ struct hashq {
 	struct job *head, *tail; /* FIFO of JOB_QUEUED */
 	struct job *done;        /* LIFO of JOB_DONE, reversed on collect */
 	bool stop;
+	bool kick; /* jobs were queued since the workers were last woken */
 	uint64_t n_queued, n_running, n_done;
 
 	struct job **buckets;
@@ -125,6 +126,27 @@ static void job_hash(struct job *j)
 		       after.st_ctim.tv_nsec != before.st_ctim.tv_nsec;
 }
 
+/* Takes up to `max` queued jobs at once: with small files the cost is in
+ * handing jobs between threads, so they travel in batches. */
+static struct job *take_batch(struct hashq *q, unsigned max)
+{
+	struct job *first = q->head, *last = q->head;
+	unsigned n = 1;
+	while (n < max && last->qnext) {
+		last = last->qnext;
+		n++;
+	}
+	q->head = last->qnext;
+	if (!q->head)
+		q->tail = NULL;
+	last->qnext = NULL;
+	for (struct job *j = first; j; j = j->qnext)
+		j->state = JOB_RUNNING;
+	q->n_queued -= n;
+	q->n_running += n;
+	return first;
+}
+
 static void *worker_main(void *arg)
 {
 	struct hashq *q = arg;
@@ -135,26 +157,34 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (q->stop)
 			break;
-		struct job *j = q->head;
-		q->head = j->qnext;
-		if (!q->head)
-			q->tail = NULL;
-		j->state = JOB_RUNNING;
-		q->n_queued--;
-		q->n_running++;
+		/* a fair share, so that every worker gets some of a burst */
+		unsigned share = (unsigned)(q->n_queued / q->n_threads) + 1;
+		struct job *batch = take_batch(q, MIN(share, 64u));
 		pthread_mutex_unlock(&q->lock);
 
-		job_hash(j);
+		unsigned n = 1;
+		struct job *last = batch;
+		job_hash(batch);
+		for (struct job *j = batch->qnext; j; j = j->qnext) {
+			job_hash(j);
+			last = j;
+			n++;
+		}
 
 		pthread_mutex_lock(&q->lock);
-		j->state = JOB_DONE;
-		j->qnext = q->done;
-		q->done = j;
-		q->n_running--;
-		q->n_done++;
+		for (struct job *j = batch; j; j = j->qnext)
+			j->state = JOB_DONE;
+		/* One wake-up per batch of results: the loop takes the whole
+		 * list when it wakes. */
+		bool wake = !q->done;
+		last->qnext = q->done;
+		q->done = batch;
+		q->n_running -= n;
+		q->n_done += n;
 		pthread_cond_broadcast(&q->finished);
 		uint64_t one = 1;
-		(void)!write(q->efd, &one, sizeof one);
+		if (wake)
+			(void)!write(q->efd, &one, sizeof one);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
@@ -257,6 +287,7 @@ static void grow(struct hashq *q)
 	q->n_buckets = n;
 }
 
+/* Workers are woken by hashq_kick(), once per batch of new jobs. */
 static void enqueue_locked(struct hashq *q, struct job *j)
 {
 	j->state = JOB_QUEUED;
@@ -267,7 +298,20 @@ static void enqueue_locked(struct hashq *q, struct job *j)
 		q->head = j;
 	q->tail = j;
 	q->n_queued++;
-	pthread_cond_signal(&q->cond);
+	q->kick = true;
+}
+
+void hashq_kick(struct hashq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->kick) {
+		q->kick = false;
+		if (q->n_queued > 1)
+			pthread_cond_broadcast(&q->cond);
+		else
+			pthread_cond_signal(&q->cond);
+	}
+	pthread_mutex_unlock(&q->lock);
 }
 
 int hashq_add(struct hashq *q, size_t root, int root_fd, const char *path, size_t len)
