@@ -1181,6 +1181,8 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 	k = apply_results(s, true);
 	if (r >= 0)
 		r = k;
+	if (r >= 0 && s->o->cancel && *s->o->cancel)
+		r = -ECANCELED;
 	pool_stop(&s->pool);
 	log_thread_cpu("walking thread");
 	if (r >= 0 && complete) {
@@ -1189,8 +1191,9 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 		if (r >= 0)
 			r = catalog_root_scanned(s->c, s->root_id, started, spec);
 	}
+	/* What an interrupted scan found is true: keep it. */
 	if (catalog_in_transaction(s->c)) {
-		k = r >= 0 ? catalog_commit(s->c) : catalog_rollback(s->c);
+		k = r >= 0 || r == -ECANCELED ? catalog_commit(s->c) : catalog_rollback(s->c);
 		if (r >= 0)
 			r = k;
 	}

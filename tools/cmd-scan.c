@@ -353,8 +353,11 @@ int fsdctl_scan_command(struct fsdctl *ctx, int argc, char **argv, bool verify)
 	if (r < 0)
 		return log_error_errno(r, "Failed to record the run: %s", catalog_errmsg(ctx->cat)),
 		       EXIT_ERROR;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	/* The first signal stops the scan at its next batch (what was found
+	 * is kept and the run recorded as interrupted); a second one kills. */
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	for (size_t i = 0; i < n && !cancelled; i++) {
 		scan_one_root(ctx, &rr[i], &o);
 		add_stats(&total, &rr[i].st);

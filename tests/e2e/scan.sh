@@ -120,6 +120,20 @@ check_eq "no errors for vanished files" 0 "$(total errors)"
 check_eq "the deleted files are gone" "1 1" "$(state_of docs/a.txt) $(state_of deep/er/est/file)"
 check_eq "the others are present" "0 0" "$(state_of "docs/sp ace.txt") $(state_of "docs/new"$'\n'"line")"
 
+# ---- interrupted: what was found is kept, the run says so ----
+touch "$R/docs/sp ace.txt"
+FSD_FAILPOINTS="scan-before-hash=pause@1" FSD_FAILPOINT_FIFO=$T/fp \
+	"$FSDCTL" scan -c "$T/fsd.conf" --threads 1 >/dev/null 2>"$T/err" &
+pid=$!
+at_exit "kill $pid"
+check_eq "paused again" scan-before-hash "$(timeout 20 head -n1 "$T/fp")"
+kill -INT $pid
+timeout 20 sh -c "echo go >'$T/fp.reply'"
+wait $pid
+check_eq "an interrupted scan exits 2" 2 $?
+check_eq "the run is recorded as interrupted" "scan|interrupted" "$(q "SELECT kind, outcome FROM runs ORDER BY id DESC LIMIT 1")"
+check_grep "and says so" "interrupted" "$T/err"
+
 # ---- a failpoint error while hashing is recorded on the row ----
 touch "$R/docs/sp ace.txt"
 FSD_FAILPOINTS="scan-before-hash=error:EIO" scan_json
