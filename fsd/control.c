@@ -92,6 +92,19 @@ void control_close(struct daemon *d)
 		(void)unlink(d->socket_path);
 }
 
+/* Whether the peer's supplementary groups hold `gid` (SO_PEERGROUPS). */
+static bool peer_in_group(int fd, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 static bool peer_allowed(struct daemon *d, int fd, struct ucred *cred)
 {
 	socklen_t len = sizeof *cred;
@@ -100,7 +113,9 @@ static bool peer_allowed(struct daemon *d, int fd, struct ucred *cred)
 		return false;
 	if (cred->uid == 0 || cred->uid == geteuid())
 		return true;
-	return stat(d->socket_path, &st) == 0 && cred->gid == st.st_gid;
+	if (stat(d->socket_path, &st) < 0)
+		return false;
+	return cred->gid == st.st_gid || peer_in_group(fd, st.st_gid);
 }
 
 static int cmd_scan(struct daemon *d, const char *arg, FILE *out)
