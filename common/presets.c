@@ -140,12 +140,34 @@ static int expand(const char *tmpl, const char *data_dir, char **ret)
 	return 0;
 }
 
-/* The data directory as an absolute, clean path without touching it:
- * a relative one is taken from the working directory. */
+/* Appends the components of `path` to out[0..*len), resolving "." and
+ * ".." lexically (as a shell's `cd -L` does). */
+static void push_components(char *out, size_t *len, const char *path)
+{
+	for (const char *s = path; *s;) {
+		const char *e = strchrnul(s, '/');
+		size_t n = (size_t)(e - s);
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			while (*len > 0 && out[*len - 1] != '/')
+				(*len)--;
+			if (*len > 0)
+				(*len)--;
+		} else if (n > 0 && !(n == 1 && s[0] == '.')) {
+			out[(*len)++] = '/';
+			memcpy(out + *len, s, n);
+			*len += n;
+		}
+		s = *e ? e + 1 : e;
+	}
+}
+
+/* The data directory as an absolute, clean path without touching it: a
+ * relative one is taken from the working directory, and "." and ".."
+ * are resolved lexically (the root paths built from it refuse ".."). */
 static int absolute_dir(const char *dir, char **ret)
 {
-	_cleanup_free_ char *cwd = NULL, *joined = NULL;
-	char *out;
+	_cleanup_free_ char *cwd = NULL;
+	size_t len = 0;
 
 	for (const char *s = dir; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -154,16 +176,16 @@ static int absolute_dir(const char *dir, char **ret)
 		cwd = getcwd(NULL, 0);
 		if (!cwd)
 			return negative_errno();
-		if (asprintf(&joined, "%s/%s", cwd, dir) < 0)
-			return -ENOMEM;
-		dir = joined;
 	}
-	size_t n = strlen(dir);
-	out = strdup(dir);
+	char *out = malloc((cwd ? strlen(cwd) : 0) + strlen(dir) + 3);
 	if (!out)
 		return -ENOMEM;
-	while (n > 1 && out[n - 1] == '/')
-		out[--n] = '\0';
+	if (cwd)
+		push_components(out, &len, cwd);
+	push_components(out, &len, dir);
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
 	*ret = out;
 	return 0;
 }

@@ -32,6 +32,8 @@ check_eq "default catalog under XDG_STATE_HOME" "$XDG_STATE_HOME/fsd/open-webui-
 	"$(jq -r .catalog "$T/preset.json" | head -c $((${#XDG_STATE_HOME} + 16)))"
 check_eq "relative --data-dir is made absolute" "preset:open-webui:$T/webui-data: ok" \
 	"$(cd "$T" && "$FSDCTL" config check --preset open-webui --data-dir webui-data/ 2>&1)"
+check_eq "'..' in --data-dir is resolved" "preset:open-webui:$T/webui-data: ok" \
+	"$(cd "$T" && "$FSDCTL" config check --preset open-webui --data-dir ./x/../webui-data 2>&1)"
 
 # Every query of the preset runs against the real schema (EXPLAIN would
 # do for names; running them also checks that :key binds).

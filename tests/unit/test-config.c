@@ -408,6 +408,14 @@ static void test_preset(void **state)
 	free(err);
 	err = NULL;
 
+	assert_int_equal(config_load_preset("open-webui", "//a/./b/../c/", &c, &err), 0);
+	assert_string_equal(c->file, "preset:open-webui:/a/c");
+	config_free(c);
+	assert_int_equal(config_load_preset("open-webui", "/..", &c, &err), 0);
+	assert_string_equal(c->file, "preset:open-webui:/");
+	assert_string_equal(c->roots[0].path, "/uploads");
+	config_free(c);
+
 	assert_int_equal(config_load_preset("open-webui", "/no/such/dir/", &c, &err), 0);
 	assert_string_equal(c->file, "preset:open-webui:/no/such/dir");
 	assert_string_equal(c->preset, "open-webui");
