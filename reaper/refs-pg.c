@@ -79,7 +79,9 @@ static const char *first_line(const char *msg, char *buf, size_t n)
 static int fail_res(struct refsource *rs, PGresult *res, const char *what)
 {
 	char buf[512];
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg_of(rs)->conn);
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg)
+		msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg_of(rs)->conn);
 	int r = res ? sqlstate_to_errno(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -ECONNRESET;
 	first_line(msg, buf, sizeof(buf));
 	if (res)
@@ -110,6 +112,13 @@ static int pg_call(struct refsource *rs, const char *sql, const char *what, Exec
 static int pg_exec(struct refsource *rs, const char *sql, const char *what)
 {
 	return pg_call(rs, sql, what, PGRES_COMMAND_OK, NULL);
+}
+
+/* Clean-up (CLOSE, COMMIT of an implicit transaction) must not replace
+ * the message of the error that led to it. */
+static void pg_exec_quiet(struct refsource *rs, const char *sql)
+{
+	PQclear(PQexec(pg_of(rs)->conn, sql));
 }
 
 /* The URL with its password left out, for messages. */
@@ -277,10 +286,10 @@ static void pg_reset(struct refs_stmt *s)
 		return;
 	s->cursor = false;
 	snprintf(sql, sizeof(sql), "CLOSE %s", s->cursor_name);
-	pg_exec(s->rs, sql, s->what);
+	pg_exec_quiet(s->rs, sql);
 	if (--pg->open_cursors == 0 && pg->implicit_txn) {
 		pg->implicit_txn = false;
-		pg_exec(s->rs, "COMMIT", s->what);
+		pg_exec_quiet(s->rs, "COMMIT");
 	}
 }
 
