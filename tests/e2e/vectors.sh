@@ -11,7 +11,7 @@ STORE=$D/vector_db/chroma.sqlite3
 common=(--preset open-webui --data-dir "$D" --catalog "$T/catalog.db")
 
 "$MKDEMO" "$D" --fixtures "$FIXTURES" --manifest "$T/manifest.tsv" >/dev/null
-grep -P '^vector-' "$T/manifest.tsv" >"$T/expected.tsv"
+grep -E '^vector-' "$T/manifest.tsv" >"$T/expected.tsv"
 check "demo has vector findings planted" test -s "$T/expected.tsv"
 "$FSDCTL" scan "${common[@]}" >/dev/null 2>"$T/scan.err"
 check_eq "scan (exit 0)" 0 $?
