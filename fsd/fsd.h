@@ -29,6 +29,7 @@ struct droot {
 	bool degraded;          /* out of inotify watches: periodic quick-check scans instead */
 	bool lost;              /* the root directory went away or could not be watched */
 	bool rescan;            /* a quick-check scan is due (overflow, lost events) */
+	bool rewatch;           /* the watches must be re-synced first (overflow) */
 	int64_t next_rescan_ns; /* monotonic; 0 = none scheduled */
 	bool exhausted_logged;
 };

@@ -616,6 +616,7 @@ static void on_inotify(struct daemon *d)
 	/* A stream of single events would cost several thread switches per
 	 * file (loop, worker, loop); letting a few milliseconds of events
 	 * gather turns them into batches, at a small cost in latency. */
+	watch_flush_moves(d, false);
 	uint64_t got = d->n.events - before;
 	if (got > 0 && got < EVENT_BATCH)
 		nanosleep(&(struct timespec){.tv_nsec = EVENT_GATHER_NS}, NULL);
@@ -632,8 +633,9 @@ static void do_rescans(struct daemon *d)
 			continue;
 		}
 		/* After an overflow the watches may be out of step too. */
-		if (!r->degraded && !r->lost)
+		if (r->rewatch && !r->degraded && !r->lost)
 			(void)watch_root(d, r);
+		r->rewatch = false;
 		(void)daemon_scan_roots(d, r);
 	}
 }

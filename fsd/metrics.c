@@ -189,6 +189,14 @@ int metrics_write_file(struct daemon *d)
 	return 0;
 }
 
+static bool rescans_due(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_roots; i++)
+		if (d->roots[i].rescan)
+			return true;
+	return false;
+}
+
 static void status_root_json(FILE *f, struct droot *r, const struct catalog_root_stats *st)
 {
 	fputs("{\"name\":", f);
@@ -224,7 +232,7 @@ static int status_json(struct daemon *d, FILE *f, const struct catalog_root_stat
 		",\"hash_done\":%" PRIu64 ",\"event_bytes\":%u,\"pending_renames\":%s,"
 		"\"rescans_due\":%s},",
 		queued, running, done, watch_queued_bytes(d->wt),
-		watch_pending(d->wt) ? "true" : "false", idle ? "false" : "true");
+		watch_pending(d->wt) ? "true" : "false", rescans_due(d) ? "true" : "false");
 	fprintf(f,
 		"\"counters\":{\"events\":%" PRIu64 ",\"overflows\":%" PRIu64 ",\"hashed\":%" PRIu64
 		",\"bytes_hashed\":%" PRIu64 ",\"upserts\":%" PRIu64 ",\"gone\":%" PRIu64

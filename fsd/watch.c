@@ -229,16 +229,24 @@ static char *node_path(const struct wnode *n, const char *name, size_t name_len,
 
 bool root_excluded(const struct config_root *r, const char *path)
 {
-	for (char **g = r->exclude; g && *g; g++) {
-		if (fnmatch(*g, path, FNM_PATHNAME | FNM_PERIOD) == 0)
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (!r->exclude)
+		return false;
+	if (len >= sizeof buf)
+		return false; /* deeper than any glob anyone writes; the scanner decides */
+	memcpy(buf, path, len + 1);
+	for (char **g = r->exclude; *g; g++) {
+		if (fnmatch(*g, buf, FNM_PATHNAME | FNM_PERIOD) == 0)
 			return true;
 		/* a pattern that names a directory excludes what is below it */
-		const char *p = path;
-		while ((p = strchr(p, '/'))) {
-			_cleanup_free_ char *prefix = strndup(path, (size_t)(p - path));
-			if (prefix && fnmatch(*g, prefix, FNM_PATHNAME | FNM_PERIOD) == 0)
+		for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+			*p = 0;
+			bool m = fnmatch(*g, buf, FNM_PATHNAME | FNM_PERIOD) == 0;
+			*p = '/';
+			if (m)
 				return true;
-			p++;
 		}
 	}
 	return false;
@@ -576,8 +584,10 @@ static void overflowed(struct daemon *d)
 	log_warning("The inotify event queue overflowed (fs.inotify.max_queued_events); "
 		    "rescanning every root so that no change is lost.");
 	watch_flush_moves(d, true);
-	for (size_t i = 0; i < d->n_roots; i++)
+	for (size_t i = 0; i < d->n_roots; i++) {
 		d->roots[i].rescan = true;
+		d->roots[i].rewatch = true;
+	}
 }
 
 static int handle_event(struct daemon *d, const struct inotify_event *ev)
