@@ -131,10 +131,13 @@ void json_print_name_field(FILE *f, const char *field, const char *s, size_t len
 	fputc('"', f);
 }
 
-/* C0 and C1 controls and DEL: bytes a terminal may act on. */
+/* C0 and C1 controls and DEL, which a terminal may act on; the line and
+ * paragraph separators; and the bidirectional controls, which can make a
+ * name display as another. */
 static bool is_control(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
+	return cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp == 0x61C || cp == 0x200E ||
+	       cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 void text_print_name(FILE *f, const char *s, size_t len)

@@ -132,6 +132,12 @@ static void test_text_name(void **state)
 					  "b")));
 	assert_string_equal(out, "a\\xc2\\x9bb");
 	free(out);
+	/* bidi overrides and line separators could make a name look like
+	 * another: "evil\u202Efdp.exe" displays as "evilexe.pdf" */
+	CAPTURE(out, text_print_name(f, S("evil\xe2\x80\xae"
+					  "fdp.exe \xe2\x80\xa8 \xe2\x81\xa6")));
+	assert_string_equal(out, "evil\\xe2\\x80\\xaefdp.exe \\xe2\\x80\\xa8 \\xe2\\x81\\xa6");
+	free(out);
 	CAPTURE(out, text_print_name(f, "a\0b", 3));
 	assert_string_equal(out, "a\\x00b");
 	free(out);
