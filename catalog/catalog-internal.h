@@ -31,10 +31,12 @@ int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret);
 /* Sets only the key of one row (after a change of key derivation). */
 int catalog_file_set_key(struct catalog *c, int64_t id, const char *key);
 
-/* Around a scan: with `on`, WAL checkpoints are deferred (the WAL may
- * grow to 256 MiB); with `off`, the default returns and the WAL is
- * checkpointed once. */
-int catalog_bulk(struct catalog *c, bool on);
+/* Around a whole-root scan: WAL checkpoints are deferred (the WAL may grow
+ * to 256 MiB) and, when the catalog has no file rows at all, the hash and
+ * key indexes are dropped, to be built once by catalog_bulk_end() (pass it
+ * *ret_dropped). A catalog_open() after a crash in between builds them. */
+int catalog_bulk_begin(struct catalog *c, bool *ret_dropped);
+int catalog_bulk_end(struct catalog *c, bool dropped);
 
 /* True while a transaction from catalog_begin() is open. */
 bool catalog_in_transaction(struct catalog *c);

@@ -349,6 +349,25 @@ static int migrate(struct catalog *c, int64_t version)
 	return 0;
 }
 
+/* The secondary indexes a first load may drop and build afterwards; each
+ * entry must match the newest migration's definition of that index. */
+static const char *const deferrable_indexes[] = {
+	"CREATE INDEX IF NOT EXISTS files_hash ON files(hash)",
+	"CREATE INDEX IF NOT EXISTS files_key ON files(root_id, key)",
+};
+
+/* Builds any deferrable index that is missing: after a bulk load, or
+ * when a process died during one. */
+static int ensure_indexes(struct catalog *c)
+{
+	for (size_t i = 0; i < ELEMENTSOF(deferrable_indexes); i++) {
+		int r = exec(c, deferrable_indexes[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int setup_connection(struct catalog *c)
 {
 	int r;
@@ -424,6 +443,8 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 		goto fail;
 	}
 	r = migrate(c, version);
+	if (r >= 0 && !c->readonly)
+		r = ensure_indexes(c);
 	if (r < 0)
 		goto fail;
 	*ret = c;
@@ -484,17 +505,44 @@ int catalog_rollback(struct catalog *c)
 	return exec(c, "ROLLBACK");
 }
 
-int catalog_bulk(struct catalog *c, bool on)
+int catalog_bulk_begin(struct catalog *c, bool *ret_dropped)
 {
+	int64_t any;
+	int r;
+
 	/* Checkpoints sync the database file; during a bulk load they would
-	 * stall the only writer every few thousand rows. Afterwards one
-	 * passive checkpoint folds the WAL back in. */
-	if (on)
-		return exec(c, "PRAGMA wal_autocheckpoint = 65536");
-	int r = exec(c, "PRAGMA wal_autocheckpoint = 1000");
+	 * stall the only writer every few thousand rows. */
+	r = exec(c, "PRAGMA wal_autocheckpoint = 65536");
 	if (r < 0)
 		return r;
-	return exec(c, "PRAGMA wal_checkpoint(PASSIVE)");
+	*ret_dropped = false;
+	r = pragma_int(c, "SELECT EXISTS (SELECT 1 FROM files)", &any);
+	if (r < 0 || any)
+		return r;
+	/* A first load: random-order inserts into the hash index cost more
+	 * than sorting it once at the end. */
+	r = exec(c, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS files_hash;"
+		    " DROP INDEX IF EXISTS files_key; COMMIT");
+	if (r < 0) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	*ret_dropped = true;
+	return 0;
+}
+
+int catalog_bulk_end(struct catalog *c, bool dropped)
+{
+	int r = 0;
+
+	if (dropped)
+		r = ensure_indexes(c);
+	int k = exec(c, "PRAGMA wal_autocheckpoint = 1000");
+	if (r >= 0)
+		r = k;
+	/* Fold the WAL back in once; a busy reader only postpones it. */
+	k = exec(c, "PRAGMA wal_checkpoint(PASSIVE)");
+	return r < 0 ? r : (k == -EBUSY ? 0 : k);
 }
 
 bool catalog_in_transaction(struct catalog *c)

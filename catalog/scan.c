@@ -79,6 +79,7 @@ struct job {
 	struct catalog_hash hash;
 	uint64_t bytes;
 	struct meta got;
+	char *key; /* derived on the hashing thread, malloc'd; NULL: none */
 	size_t name_off, path_len;
 	char path[];
 };
@@ -97,6 +98,7 @@ struct pool {
 	bool waits_space, waits_done; /* the walker sleeps on space / done_cond */
 	bool stop, verify;
 	const struct fsid *fs;
+	const struct keyer *keyer;
 	pthread_t *threads;
 	unsigned n_threads;
 };
@@ -108,7 +110,7 @@ struct scan {
 	const struct scan_options *o;
 	struct scan_stats st;
 	struct keyer *keyer;
-	bool rekey, bulk;
+	bool rekey, bulk, dropped_indexes;
 	struct fsid fs;
 	unsigned pending;
 	int64_t batch_start, last_progress;
@@ -307,6 +309,10 @@ static void hash_job(struct pool *p, struct job *j, void *buf)
 		return;
 	}
 	j->res = RES_OK;
+	/* A regex over the name costs microseconds: here, not on the walker. */
+	char key[KEY_MAX];
+	if (keyer_derive(p->keyer, j->path, j->path_len, &j->hash, key, sizeof(key)) > 0)
+		j->key = strdup(key); /* out of memory: no key, as for a too long one */
 }
 
 static void log_thread_cpu(const char *who)
@@ -367,9 +373,10 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int pool_start(struct pool *p, unsigned n, const struct fsid *fs, bool verify)
+static int pool_start(struct pool *p, unsigned n, const struct fsid *fs,
+		      const struct keyer *keyer, bool verify)
 {
-	*p = (struct pool){.fs = fs, .verify = verify};
+	*p = (struct pool){.fs = fs, .keyer = keyer, .verify = verify};
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->more, NULL);
 	pthread_cond_init(&p->space, NULL);
@@ -411,6 +418,7 @@ static void pool_stop(struct pool *p)
 	for (struct job *j = p->done, *next; j; j = next) {
 		next = j->next;
 		dirref_put(j->dir);
+		free(j->key);
 		free(j);
 	}
 	pthread_mutex_destroy(&p->lock);
@@ -572,7 +580,6 @@ static int apply_hashed(struct scan *s, struct job *j)
 {
 	const struct old *o = &j->old;
 	struct catalog_file f;
-	char key[KEY_MAX];
 	bool same_content = o->hashed && memcmp(o->hash.b, j->hash.b, CATALOG_HASH_SIZE) == 0;
 
 	s->st.hashed++;
@@ -587,7 +594,7 @@ static int apply_hashed(struct scan *s, struct job *j)
 		s->st.mismatches++;
 	} else if (o->m.size != j->got.size || o->m.mtime_ns != j->got.mtime_ns)
 		f.flags &= ~(unsigned)CATALOG_FLAG_CHANGED;
-	f.key = derive_key(s, j->path, j->path_len, &j->hash, key) ? key : NULL;
+	f.key = j->key;
 	if (o->exists && same_content && o->state == CATALOG_PRESENT && f.flags == o->flags &&
 	    meta_equal(&o->m, &j->got) && !s->rekey) {
 		s->st.unchanged++;
@@ -638,6 +645,7 @@ static int apply_results(struct scan *s, bool wait)
 			if (k < 0 && r == 0)
 				r = k;
 			dirref_put(j->dir);
+			free(j->key);
 			free(j);
 			j = next;
 		}
@@ -1170,7 +1178,7 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	s->rekey = !streq(old_spec, spec);
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 	s->fs.one_fs = root->one_file_system;
-	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, o->verify);
+	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, s->keyer, o->verify);
 }
 
 static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
@@ -1198,8 +1206,8 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 			r = k;
 	}
 	if (s->bulk) {
-		k = catalog_bulk(s->c, false);
-		if (r >= 0 && k < 0 && k != -EBUSY)
+		k = catalog_bulk_end(s->c, s->dropped_indexes);
+		if (r >= 0)
 			r = k;
 	}
 	progress(s, true);
@@ -1228,7 +1236,7 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 	/* Whole-root scans defer WAL checkpoints (scan_path() is too small
 	 * to gain from it, and the daemon calls it often). */
 	if (r >= 0) {
-		r = catalog_bulk(c, true);
+		r = catalog_bulk_begin(c, &s->dropped_indexes);
 		s->bulk = r >= 0;
 		if (r < 0)
 			fd = (close(fd), -1);

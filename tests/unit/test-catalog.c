@@ -336,6 +336,25 @@ static void sql(const char *path, const char *stmt)
 	sqlite3_close(db);
 }
 
+static int count_indexes(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+					    " AND name IN ('files_path', 'files_key', 'files_hash', 'files_dir')",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -364,6 +383,14 @@ static void test_migrations(void **state)
 	assert_int_equal(get_state(fx, "kept"), CATALOG_PRESENT);
 	assert_int_equal(catalog_open(fx->path, CATALOG_OPEN_READONLY, &c), 0);
 	catalog_close(c);
+
+	/* A process that died during a first load left the deferred indexes
+	 * dropped: the next open builds them again. */
+	catalog_close(fx->c);
+	fx->c = NULL;
+	sql(fx->path, "DROP INDEX files_hash; DROP INDEX files_key");
+	assert_int_equal(catalog_open(fx->path, 0, &fx->c), 0);
+	assert_int_equal(count_indexes(fx->path), 4);
 
 	/* Written by a newer fsd: refused, and left as it was. */
 	snprintf(p, sizeof(p), "%s/newer.db", fx->dir);

@@ -100,6 +100,12 @@ static void test_scan_root_counts(void **state)
 	scan(fx, &st);
 	assert_int_equal(st.files, 3);
 	assert_int_equal(st.added, 3);
+	/* The first load builds the hash and key indexes at its end. */
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+		 "test \"$(sqlite3 '%s' \"SELECT count(*) FROM sqlite_master WHERE name IN"
+		 " ('files_hash', 'files_key')\")\" = 2", fx->db);
+	assert_int_equal(system(cmd), 0);
 	assert_int_equal(st.hashed, 3);
 	assert_int_equal(st.bytes, 11);
 	assert_int_equal(st.dirs, 3);
