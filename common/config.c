@@ -717,8 +717,13 @@ static void defaults_grace(struct parser *p, void *obj, const struct config_sect
 			   const struct config_kv *kv)
 {
 	struct config *c = obj;
-	if (parse_duration(kv->value, &c->grace_ns) < 0)
-		kv_err(p, s, kv, "expected a duration such as 24h, 90m or 7d, got '%s'", kv->value);
+	int64_t ns;
+	/* Zero would let an upload go before the row that owns it commits. */
+	if (parse_duration(kv->value, &ns) < 0 || ns <= 0)
+		kv_err(p, s, kv, "expected a duration above zero such as 24h, 90m or 7d, got '%s'",
+		       kv->value);
+	else
+		c->grace_ns = ns;
 }
 static const struct key_def defaults_keys[] = {
     {"grace", false, defaults_grace, false},

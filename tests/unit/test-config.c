@@ -191,7 +191,7 @@ static void test_errors_collected(void **state)
 	assert_has(err, "t.conf:14: [source s] busy-timeout: expected a duration");
 	assert_has(err, "t.conf:15: [source s] remove: the statement must use :key");
 	assert_has(err, "t.conf:16: [source s] owners: expected a SELECT statement");
-	assert_has(err, "t.conf:18: [defaults] grace: expected a duration such as 24h");
+	assert_has(err, "t.conf:18: [defaults] grace: expected a duration above zero such as 24h");
 	assert_has(err, "t.conf:19: [nonsense]: unknown section");
 	assert_has(err, "t.conf:20: [roots x]: unknown section; did you mean [root]?\n");
 	assert_has(err, "t.conf:21: [rule]: needs a name: [rule NAME]\n");
@@ -306,6 +306,10 @@ static void test_missing_and_cross(void **state)
 	err = load_bad("[root a]\npath = /srv/a\n  [root b]\nclass = log\n");
 	assert_has(err, "t.conf:3: [root a] path: this indented line continues");
 	assert_int_equal(count_lines(err), 1);
+	free(err);
+
+	err = load_bad("[defaults]\ngrace = 0\n");
+	assert_has(err, "t.conf:2: [defaults] grace: expected a duration above zero");
 	free(err);
 
 	err = load_bad("grace = 1h\n");
