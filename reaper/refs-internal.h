@@ -51,6 +51,9 @@ struct refsource {
 	struct refsource_stats stats;
 };
 
+/* Live-text tokens kept before the set is narrowed to owner keys. */
+extern size_t refs_token_limit;
+
 /* Sets the handle's message ("source 'NAME': ...") and returns r. */
 int refs_fail(struct refsource *rs, int r, const char *fmt, ...) _printf_(3, 4);
 int refs_busy_ms(const struct refsource *rs);

@@ -391,13 +391,79 @@ void refsource_owners_free(struct refsource_owners *it)
 
 /* ---- live references ---- */
 
-static int add_token(const char *tok, size_t len, void *ud)
+size_t refs_token_limit = (size_t)1 << 20;
+
+/* The live-text tokens being collected. A chat holds far more uuids
+ * (messages, models) than file ids, so past refs_token_limit the set is
+ * narrowed to the tokens that are owner keys, and from then on only those
+ * are kept: memory stays bounded by the owners, not by the chat history. */
+struct token_set {
+	struct refsource *rs;
+	struct refkeys *keys;
+	struct refkeys *owners; /* set once narrowed: normalised owner keys */
+};
+
+/* Runs the owners query once: every owner key, normalised, into `owners`,
+ * and those already among the tokens into `kept`. */
+static int tokens_intersect(struct refsource *rs, const struct refkeys *tokens,
+			    struct refkeys *owners, struct refkeys *kept)
 {
-	int r = refkeys_add(ud, tok, len);
+	const struct refs_backend *be = rs->be;
+	_cleanup_free_ char *sql = sql_trim(rs->src->owners);
+	struct refs_stmt *st = NULL;
+	char buf[512];
+	int r;
+
+	if (!sql)
+		return -ENOMEM;
+	r = be->prepare(rs, sql, "owners query", &st);
+	if (r >= 0)
+		r = be->run(st, NULL, 0);
+	while (r >= 0 && (r = be->step(st)) > 0) {
+		size_t len;
+		const char *key = be->column(st, 0, &len);
+		int n = key ? refscan_normalize(rs->scan, key, len, buf, sizeof(buf)) : -ENOBUFS;
+		if (n < 0)
+			continue;
+		r = refkeys_add(owners, buf, (size_t)n);
+		if (r >= 0 && refkeys_contains(tokens, buf, (size_t)n))
+			r = refkeys_add(kept, buf, (size_t)n);
+	}
+	be->finalize(st);
 	return r < 0 ? r : 0;
 }
 
-static int scan_live_text(struct refsource *rs, unsigned index, struct refkeys *into)
+static int tokens_narrow(struct token_set *t)
+{
+	_cleanup_(refkeys_freep) struct refkeys *owners = NULL, *kept = NULL;
+	int r = refkeys_new(&owners);
+	if (r >= 0)
+		r = refkeys_new(&kept);
+	if (r >= 0)
+		r = tokens_intersect(t->rs, t->keys, owners, kept);
+	if (r < 0)
+		return r;
+	refkeys_free(t->keys);
+	t->keys = TAKE_PTR(kept);
+	t->owners = TAKE_PTR(owners);
+	return 0;
+}
+
+static int add_token(const char *tok, size_t len, void *ud)
+{
+	struct token_set *t = ud;
+
+	if (t->owners && !refkeys_contains(t->owners, tok, len))
+		return 0;
+	int r = refkeys_add(t->keys, tok, len);
+	if (r < 0)
+		return r;
+	if (!t->owners && refkeys_size(t->keys) > refs_token_limit)
+		return tokens_narrow(t);
+	return 0;
+}
+
+static int scan_live_text(struct refsource *rs, unsigned index, struct token_set *into)
 {
 	const struct refs_backend *be = rs->be;
 	_cleanup_free_ char *what = NULL;
@@ -424,17 +490,18 @@ static int scan_live_text(struct refsource *rs, unsigned index, struct refkeys *
 
 static int load_tokens(struct refsource *rs, struct refkeys **ret)
 {
-	_cleanup_(refkeys_freep) struct refkeys *k = NULL;
-	int r = refkeys_new(&k);
-	if (r < 0)
+	struct token_set t = {.rs = rs};
+	int r = refkeys_new(&t.keys);
+
+	for (unsigned i = 0; r >= 0 && rs->src->live_text && rs->src->live_text[i]; i++)
+		r = scan_live_text(rs, i, &t);
+	refkeys_free(t.owners);
+	if (r < 0) {
+		refkeys_free(t.keys);
 		return r;
-	for (unsigned i = 0; rs->src->live_text && rs->src->live_text[i]; i++) {
-		r = scan_live_text(rs, i, k);
-		if (r < 0)
-			return r;
 	}
-	rs->stats.live_tokens = refkeys_size(k);
-	*ret = TAKE_PTR(k);
+	rs->stats.live_tokens = refkeys_size(t.keys);
+	*ret = t.keys;
 	return 0;
 }
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "reaper/refs.h"
+#include "reaper/refs-internal.h"
 
 static char dir[] = "/tmp/fsd-test-refs.XXXXXX";
 static char db_path[512];
@@ -62,7 +62,8 @@ static int setup(void **state)
 		 "INSERT INTO knowledge_file VALUES ('k1', '" U2 "'), ('k2', 'A');"
 		 "INSERT INTO chat VALUES ('h1', '{\"files\":[{\"id\":\"" U3 "\",\"type\":\"file\"}]}'),"
 		 " ('h2', 'see /api/v1/files/0A1B2C3D-0000-4000-8000-000000000004/content'),"
-		 " ('h3', NULL), ('h4', 'not-a-uuid 0a1b2c3d-0000-4000-8000-00000000000');"
+		 " ('h3', NULL), ('h4', 'not-a-uuid 0a1b2c3d-0000-4000-8000-00000000000'),"
+		 " ('h5', '{\"id\":\"ffffffff-0000-4000-8000-00000000000f\"}');"
 		 "INSERT INTO num VALUES (9, 'n9'), (10, 'n10'), (100, 'n100');");
 	return 0;
 }
@@ -172,7 +173,28 @@ static void test_live_merge_and_text(void **state)
 	struct refsource_stats st;
 	refsource_get_stats(rs, &st);
 	assert_int_equal(st.owners_live, 5);
-	assert_int_equal(st.live_text_rows, 4);
+	assert_int_equal(st.live_text_rows, 5);
+	assert_int_equal(st.live_tokens, 3); /* U3, U4 and one that is no owner's */
+}
+
+/* Past the token limit, only tokens that are owner keys are kept: the
+ * same answers, fewer tokens held. */
+static void test_tokens_narrowed(void **state)
+{
+	struct config_source src = src_default();
+	_cleanup_(refsource_closep) struct refsource *rs = open_ok(&src, 0);
+	size_t saved = refs_token_limit;
+	struct refsource_stats st;
+
+	refs_token_limit = 1;
+	assert_int_equal(refsource_snapshot_begin(rs), 0);
+	assert_int_equal(refsource_is_live(rs, U3, strlen(U3)), 1);
+	assert_int_equal(refsource_is_live(rs, U4, strlen(U4)), 1);
+	assert_int_equal(refsource_is_live(rs, U5, strlen(U5)), 0);
+	assert_int_equal(refsource_is_live(rs, "ffffffff-0000-4000-8000-00000000000f", 36), 0);
+	assert_int_equal(refsource_snapshot_end(rs), 0);
+	refs_token_limit = saved;
+	refsource_get_stats(rs, &st);
 	assert_int_equal(st.live_tokens, 2);
 }
 
@@ -435,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup(test_owners_integer_keys, setup),
 		cmocka_unit_test_setup(test_live_merge_and_text, setup),
 		cmocka_unit_test_setup(test_random_checks, setup),
+		cmocka_unit_test_setup(test_tokens_narrowed, setup),
 		cmocka_unit_test(test_token_scanning),
 		cmocka_unit_test(test_refkeys_many),
 		cmocka_unit_test_setup(test_missing_db, setup),
