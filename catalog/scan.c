@@ -220,9 +220,10 @@ static bool quick_same(const struct old *o, const struct meta *m)
 
 /* ---- hashing workers ---- */
 
+static atomic_int no_openat2;
+
 static int open_beneath(int dirfd, const char *name, bool one_fs)
 {
-	static atomic_int no_openat2;
 	int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 
 	if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
@@ -262,6 +263,12 @@ static int check_job(struct pool *p, struct job *j)
 	struct statx sx;
 	int r;
 
+	/* A file to be read anyway needs no statx of its own where openat2()
+	 * refuses symlinks and mount crossings: fstat() of the open file
+	 * gives the metadata, and says whether it is a regular file. */
+	if (!j->seen.mode && (p->verify || !j->old.exists) &&
+	    !atomic_load_explicit(&no_openat2, memory_order_relaxed))
+		return 1;
 	if (!j->seen.mode) {
 		r = statx_entry(j->dir->fd, j->path + j->name_off, &sx);
 		if (r < 0)
@@ -291,18 +298,24 @@ static void hash_job(struct pool *p, struct job *j, void *buf)
 	}
 	_cleanup_close_ int fd = open_beneath(j->dir->fd, j->path + j->name_off, p->fs->one_fs);
 	if (fd < 0) {
-		classify_error(j, fd);
+		struct statx sx;
+		/* An unreadable file's row still gets its metadata. */
+		if (classify_error(j, fd) && j->res == RES_UNREADABLE && !j->seen.mode &&
+		    statx_entry(j->dir->fd, j->path + j->name_off, &sx) == 0)
+			meta_from_statx(&sx, &j->seen);
 		return;
 	}
 	if (fstat(fd, &st) < 0) {
 		classify_error(j, -errno);
 		return;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode) || (p->fs->one_fs && st.st_dev != p->fs->dev)) {
 		classify_error(j, -EISDIR);
 		return;
 	}
 	meta_from_stat(&st, &j->got);
+	if (!j->seen.mode)
+		j->seen = j->got;
 	r = hash_fd_buf(fd, buf, HASH_BUF, st.st_size, &j->hash, &j->bytes);
 	if (r < 0) {
 		classify_error(j, r);
