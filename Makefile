@@ -8,7 +8,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 
-PKGS     = fuse3 sqlite3 libpq libxxhash inih libsystemd
+PKGS     = fuse3 sqlite3 libpq libxxhash inih libsystemd libmicrohttpd
 CC      ?= gcc
 CSTD     = -std=gnu17
 WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-align \

@@ -17,6 +17,7 @@
 
 struct watch_tree;
 struct hashq;
+struct http;
 
 /* One configured root as the daemon runs it. */
 struct droot {
@@ -66,6 +67,7 @@ struct daemon {
 	size_t n_roots;
 	struct watch_tree *wt;
 	struct hashq *hq;
+	struct http *http;
 
 	/* the open write batch */
 	bool in_txn;
@@ -104,8 +106,15 @@ void daemon_set_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
 /* Runs the scheduled job now (as "fsdctl reap" would, or a scan). */
 int daemon_run_job(struct daemon *d, const char *why);
 
-/* reap.c: plan (and with apply = yes, apply) as `fsdctl reap` does. */
-int daemon_reap(struct daemon *d, const char *why);
+/* reap.c: plan (and with `apply`, apply) as `fsdctl reap` does. */
+struct reap_summary {
+	size_t actions; /* planned */
+	uint64_t files, bytes;
+	bool applied;
+	int64_t run_id;
+	uint64_t done_files, done_bytes, skipped, failed, deferred;
+};
+int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summary *ret);
 /* Settles reaper actions a crash left unfinished (at start). */
 void daemon_recover(struct daemon *d);
 
@@ -171,6 +180,14 @@ bool root_excluded(const struct config_root *r, const char *path);
 int control_open(struct daemon *d);
 void control_close(struct daemon *d);
 int control_accept(struct daemon *d);
+
+/* http.c: the optional HTTP API (libmicrohttpd, driven by the loop). */
+int http_start(struct daemon *d);
+void http_stop(struct daemon *d);
+int http_fd(struct daemon *d);       /* -1 when off */
+void http_run(struct daemon *d);
+int64_t http_timeout_ms(struct daemon *d); /* -1: none */
+const char *http_address(struct daemon *d);
 
 /* metrics.c */
 int metrics_write(struct daemon *d, FILE *f);

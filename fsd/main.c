@@ -31,7 +31,7 @@
 #define EVENT_BATCH 256
 #define EVENT_GATHER_NS (1 * 1000 * 1000L)
 
-enum src { SRC_SIGNAL = 1, SRC_TIMER, SRC_INOTIFY, SRC_HASHQ, SRC_LISTEN };
+enum src { SRC_SIGNAL = 1, SRC_TIMER, SRC_INOTIFY, SRC_HASHQ, SRC_LISTEN, SRC_HTTP };
 
 int daemon_txn(struct daemon *d)
 {
@@ -361,6 +361,8 @@ static int setup_fds(struct daemon *d)
 		r = epoll_add(d, watch_tree_fd(d->wt), SRC_INOTIFY);
 	if (r >= 0)
 		r = epoll_add(d, d->listen_fd, SRC_LISTEN);
+	if (r >= 0 && http_fd(d) >= 0)
+		r = epoll_add(d, http_fd(d), SRC_HTTP);
 	return r;
 }
 
@@ -494,6 +496,9 @@ int daemon_reload(struct daemon *d)
 			    d->socket_path);
 	if (set.workers != d->set.workers)
 		log_warning("workers changed; that takes a restart.");
+	if (!streq_ptr(set.http, d->set.http) ||
+	    !streq_ptr(set.http_token_file, d->set.http_token_file))
+		log_warning("The HTTP API settings changed; that takes a restart.");
 	bool same = roots_equal(cfg, d->cfg);
 	struct config *old = d->cfg;
 	d->cfg = cfg;
@@ -526,7 +531,7 @@ int daemon_run_job(struct daemon *d, const char *why)
 	if (d->set.job == DAEMON_JOB_SCAN) {
 		r = daemon_scan_roots(d, NULL);
 	} else
-		r = daemon_reap(d, why);
+		r = daemon_reap(d, why, d->set.apply, NULL);
 	snprintf(d->last_job_outcome, sizeof d->last_job_outcome, "%s",
 		 r < 0 ? "failed" : r > 0 ? "partial" : "ok");
 	if (r < 0) {
@@ -650,6 +655,9 @@ static void loop_turn(struct daemon *d)
 		timeout = (int)MAX(0, (d->txn_start_ns + TXN_IDLE_NS - mono_ns() + 999999) / 1000000);
 	else if (watch_pending(d->wt))
 		timeout = 5;
+	int64_t ht = http_timeout_ms(d);
+	if (ht >= 0 && (timeout < 0 || ht < timeout))
+		timeout = (int)ht;
 	__atomic_store_n(&d->heartbeat_ns, mono_ns(), __ATOMIC_RELAXED);
 	arm_timer(d);
 	int n = epoll_wait(d->epoll_fd, evs, ELEMENTSOF(evs), timeout);
@@ -658,6 +666,7 @@ static void loop_turn(struct daemon *d)
 			log_error_errno(negative_errno(), "epoll_wait: %m");
 		return;
 	}
+	http_run(d); /* also expires idle or slow HTTP clients */
 	if (n == 0) {
 		watch_flush_moves(d, false);
 		if (!watch_pending(d->wt) && mono_ns() - d->txn_start_ns >= TXN_IDLE_NS)
@@ -671,6 +680,7 @@ static void loop_turn(struct daemon *d)
 		case SRC_INOTIFY: on_inotify(d); break;
 		case SRC_HASHQ: (void)hashq_collect(d->hq, daemon_file_result, d); break;
 		case SRC_LISTEN: (void)control_accept(d); break;
+		case SRC_HTTP: break; /* http_run() above */
 		}
 	}
 	if (d->in_txn && (d->txn_ops >= TXN_MAX_OPS || mono_ns() - d->txn_start_ns > TXN_MAX_NS))
@@ -752,6 +762,9 @@ static int start(struct daemon *d)
 	r = control_open(d);
 	if (r < 0)
 		return r;
+	r = http_start(d);
+	if (r < 0)
+		return r;
 	r = setup_fds(d);
 	if (r < 0)
 		return r;
@@ -780,6 +793,7 @@ static int start(struct daemon *d)
 static void stop(struct daemon *d)
 {
 	hashq_free(d->hq);
+	http_stop(d);
 	control_close(d);
 	watch_tree_free(d->wt);
 	roots_done(d);

@@ -220,6 +220,11 @@ static int status_json(struct daemon *d, FILE *f, const struct catalog_root_stat
 	json_str(f, d->catalog_path);
 	fputs(",\"config\":", f);
 	json_str(f, d->cfg->file);
+	fputs(",\"http\":", f);
+	if (http_address(d))
+		json_str(f, http_address(d));
+	else
+		fputs("null", f);
 	fprintf(f, ",\"paused\":%s,\"idle\":%s,\"roots\":[", d->paused ? "true" : "false",
 		idle ? "true" : "false");
 	for (size_t i = 0; i < d->n_roots; i++) {

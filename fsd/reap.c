@@ -63,7 +63,7 @@ static int record_plan(struct daemon *d, const struct plan *pl, int64_t started)
 }
 
 static int apply_plan(struct daemon *d, const struct rules *rs, const struct plan *pl,
-		      const struct reaper_inputs *in)
+		      const struct reaper_inputs *in, struct reap_summary *sum)
 {
 	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
 	_cleanup_free_ char *why = NULL, *holder = NULL;
@@ -84,6 +84,13 @@ static int apply_plan(struct daemon *d, const struct rules *rs, const struct pla
 		return r;
 	}
 	r = reaper_apply(lock, d->cat, d->cfg, rs, pl, in, &o, &res);
+	sum->applied = true;
+	sum->run_id = res.run_id;
+	sum->done_files = res.files;
+	sum->done_bytes = res.bytes;
+	sum->skipped = res.skipped;
+	sum->failed = res.failed;
+	sum->deferred = res.deferred;
 	d->n.reaped_files += res.files;
 	d->n.reaped_bytes += res.bytes;
 	log_info("Reaper run %" PRId64 ": %" PRIu64 " actions, %" PRIu64 " files, %" PRIu64
@@ -97,8 +104,9 @@ static int apply_plan(struct daemon *d, const struct rules *rs, const struct pla
 	return r < 0 ? r : r > 0 ? 1 : 0;
 }
 
-int daemon_reap(struct daemon *d, const char *why)
+int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summary *ret)
 {
+	struct reap_summary sum = {0};
 	_cleanup_free_ char *msg = NULL;
 	struct rules *rs = NULL;
 	struct plan *pl = NULL;
@@ -122,8 +130,11 @@ int daemon_reap(struct daemon *d, const char *why)
 		log_info("Reaper plan (%s): %zu actions, %" PRIu64 " files, %" PRIu64
 			 " bytes to free%s.",
 			 why, pl->n_actions, pl->files, pl->bytes,
-			 d->set.apply ? "; applying" : "; apply = no, nothing changed");
-		r = d->set.apply ? apply_plan(d, rs, pl, in) : record_plan(d, pl, now);
+			 apply ? "; applying" : "; not applied, nothing changed");
+		sum.actions = pl->n_actions;
+		sum.files = pl->files;
+		sum.bytes = pl->bytes;
+		r = apply ? apply_plan(d, rs, pl, in, &sum) : record_plan(d, pl, now);
 		if (r < 0 && !d->last_error)
 			set_error(d, "%s", strerror(-r));
 	}
@@ -131,6 +142,8 @@ int daemon_reap(struct daemon *d, const char *why)
 	plan_free(pl);
 	reaper_inputs_free(in);
 	rules_free(rs);
+	if (ret)
+		*ret = sum;
 	return r;
 }
 

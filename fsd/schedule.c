@@ -98,6 +98,14 @@ static int parse_kv(struct daemon_settings *s, const struct config *c, const str
 	else if (streq(k, "socket"))
 		return v[0] == '/' ? set_string(&s->socket, v)
 				   : add_error(e, c, kv->line, "socket must be an absolute path");
+	else if (streq(k, "http"))
+		return strrchr(v, ':') ? set_string(&s->http, v)
+				       : add_error(e, c, kv->line,
+						   "http = '%s': expected ADDRESS:PORT, e.g. 127.0.0.1:8470",
+						   v);
+	else if (streq(k, "http-token-file"))
+		return v[0] == '/' ? set_string(&s->http_token_file, v)
+				   : add_error(e, c, kv->line, "http-token-file must be an absolute path");
 	else if (streq(k, "job")) {
 		if (streq(v, "reap"))
 			s->job = DAEMON_JOB_REAP;
@@ -109,7 +117,7 @@ static int parse_kv(struct daemon_settings *s, const struct config *c, const str
 		return add_error(e, c, kv->line,
 				 "unknown key '%s' in [daemon]; expected interval, at, jitter, job, "
 				 "apply, workers, metrics-file, metrics-interval, socket, "
-				 "rescan-interval",
+				 "rescan-interval, http, http-token-file",
 				 k);
 	if (r < 0)
 		return add_error(e, c, kv->line, "%s = '%s': not a valid %s", k, v,
@@ -143,6 +151,9 @@ int daemon_settings_parse(const struct config *c, struct daemon_settings *ret, c
 	}
 	if (r == 0 && s.interval_ns > 0 && s.at_minute >= 0)
 		r = add_error(&e, c, 0, "[daemon] has both interval and at; choose one");
+	if (r == 0 && s.http && !s.http_token_file)
+		r = add_error(&e, c, 0, "[daemon] http needs http-token-file (the API has no "
+					"anonymous access)");
 	if (r == 0 && s.interval_ns < 0)
 		r = add_error(&e, c, 0, "[daemon] interval must be positive");
 	if (r < 0) {
@@ -161,7 +172,9 @@ void daemon_settings_done(struct daemon_settings *s)
 {
 	free(s->metrics_file);
 	free(s->socket);
-	s->metrics_file = s->socket = NULL;
+	free(s->http);
+	free(s->http_token_file);
+	s->metrics_file = s->socket = s->http = s->http_token_file = NULL;
 }
 
 static int64_t next_daily(int at_minute, int64_t now)

@@ -25,6 +25,8 @@ struct daemon_settings {
 	int64_t rescan_interval_ns; /* rescan-interval = 1h: quick-check scans of roots that
 				       inotify cannot cover, and a safety net for all; 0 off */
 	int64_t metrics_interval_ns; /* how often metrics-file is rewritten (60s) */
+	char *http;                 /* http = ADDRESS:PORT of the HTTP API (NULL: off) */
+	char *http_token_file;      /* http-token-file = PATH: the bearer token */
 };
 
 /* Reads the [daemon] section(s) of `c` into *ret (defaults for missing
