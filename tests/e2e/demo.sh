@@ -117,6 +117,11 @@ check_eq "bulk: 200 more file rows" "$(($(sqlite3 "$T/a/webui.db" 'SELECT count(
 gen "$T/bulk2" --files 100 --rows 250 --manifest "$T/bulk2.tsv" >/dev/null
 check_eq "bulk: 150 extra rows dangle" "$(($(ids dangling | wc -l) + 150))" \
 	"$(awk -F'\t' '$1 == "dangling"' "$T/bulk2.tsv" | wc -l)"
+gen "$T/scaled" --scale 40 --manifest "$T/scaled.tsv" >/dev/null
+check_eq "--scale 40: 40 more rows" "$(($(sqlite3 "$T/a/webui.db" 'SELECT count(*) FROM file') + 40))" \
+	"$(sqlite3 "$T/scaled/webui.db" 'SELECT count(*) FROM file')"
+check_eq "--scale 40: all of them live, the findings unchanged" "$(cut -f1 "$T/a.tsv" | sort | uniq -c)" \
+	"$(cut -f1 "$T/scaled.tsv" | sort | uniq -c)"
 check_eq "bulk: no bulk row is unreferenced" "$(ids unreferenced | wc -l)" \
 	"$(awk -F'\t' '$1 == "unreferenced"' "$T/bulk2.tsv" | wc -l)"
 
