@@ -85,6 +85,8 @@ struct daemon {
 	bool busy;                /* inside a scan (the watchdog thread reads it) */
 	int64_t next_metrics_ns; /* monotonic */
 	int64_t last_scan_ns, last_job_ns;
+	int64_t min_free_checked_ns, min_free_ran_ns;
+	uint64_t min_free_upserts; /* upserts at the last min-free check */
 	char last_job_outcome[32];
 	char *last_error;
 	struct daemon_counters n;
@@ -117,6 +119,8 @@ struct reap_summary {
 int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summary *ret);
 /* Settles reaper actions a crash left unfinished (at start). */
 void daemon_recover(struct daemon *d);
+/* Runs the job when a root falls below a min-free rule (rate-limited). */
+void daemon_check_min_free(struct daemon *d);
 
 /* watch.c */
 int watch_tree_new(struct daemon *d, struct watch_tree **ret);

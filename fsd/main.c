@@ -696,6 +696,8 @@ static int run_loop(struct daemon *d)
 		}
 		do_rescans(d);
 		loop_turn(d);
+		if (!d->in_txn)
+			daemon_check_min_free(d);
 	}
 	sd_notify(0, "STOPPING=1");
 	watch_flush_moves(d, true);

@@ -7,6 +7,7 @@
  * arrive meanwhile wait in the kernel queue (an overflow is rescanned). */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sys/statvfs.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -170,4 +171,69 @@ void daemon_recover(struct daemon *d)
 		log_notice("Reaper recovery: %" PRIu64 " actions completed, %" PRIu64
 			   " rolled back, %" PRIu64 " failed, %" PRIu64 " pending.",
 			   rec.completed, rec.rolled_back, rec.failed, rec.pending);
+}
+
+/* Whether a min-free rule for root `r` is under its threshold now. */
+static bool below_min_free(struct daemon *d, const struct rules *rs, struct droot *r)
+{
+	struct statvfs sv;
+	bool have = false;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rule *u = &rs->v[i];
+		if ((u->min_free || u->min_free_percent) && rule_applies_to_root(u, r->cfg))
+			have = true;
+	}
+	if (!have || r->fd < 0 || fstatvfs(r->fd, &sv) < 0)
+		return false;
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	uint64_t size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rule *u = &rs->v[i];
+		if (!rule_applies_to_root(u, r->cfg))
+			continue;
+		if (u->min_free && avail < u->min_free)
+			return true;
+		if (u->min_free_percent && size > 0 && avail * 100 / size < u->min_free_percent)
+			return true;
+	}
+	return false;
+}
+
+/* The min-free trigger: as the watcher records new data, check (at most
+ * every MIN_FREE_CHECK_NS) whether a root fell below a min-free rule's
+ * threshold, and run the reaper job then (at most every
+ * MIN_FREE_RUN_NS, so that a disk that stays full is not planned over and
+ * over). */
+#define MIN_FREE_CHECK_NS (10 * 1000000000LL)
+#define MIN_FREE_RUN_NS (300 * 1000000000LL)
+
+void daemon_check_min_free(struct daemon *d)
+{
+	int64_t now = mono_ns();
+	_cleanup_free_ char *msg = NULL;
+	struct rules *rs = NULL;
+
+	if (d->set.job != DAEMON_JOB_REAP || d->paused || d->n.upserts == d->min_free_upserts)
+		return;
+	if (d->min_free_checked_ns && now - d->min_free_checked_ns < MIN_FREE_CHECK_NS)
+		return;
+	if (d->min_free_ran_ns && now - d->min_free_ran_ns < MIN_FREE_RUN_NS)
+		return;
+	d->min_free_checked_ns = now;
+	d->min_free_upserts = d->n.upserts;
+	if (rules_parse(d->cfg, &rs, &msg) < 0)
+		return; /* the scheduled job reports that */
+	bool low = false;
+	for (size_t i = 0; i < d->n_roots && !low; i++)
+		if (below_min_free(d, rs, &d->roots[i])) {
+			low = true;
+			log_notice("Root '%s' is below a min-free threshold; running the reaper job.",
+				   d->roots[i].cfg->name);
+		}
+	rules_free(rs);
+	if (low) {
+		d->min_free_ran_ns = now;
+		(void)daemon_run_job(d, "min-free");
+	}
 }

@@ -54,4 +54,35 @@ check_grep "metrics count runs by outcome" '^fsd_runs_total\{kind="reap",outcome
 wait_idle
 DUMP_EXCLUDE=.fsd-quarantine same_as_fresh_scan "after the reap the catalog equals the disk"
 check_exit "SIGTERM stops fsd" 0 stop_fsd
+
+# The min-free trigger: a root below its rule's threshold runs the job as
+# soon as the watcher records new data (plan only: apply = no).
+mkdir -p "$ROOT"
+cat >"$CONF" <<EOF
+[catalog]
+path = $T/minfree.db
+
+[root up]
+path = $ROOT
+class = cache
+
+[rule full]
+roots = up
+min-free = 1000T
+
+[daemon]
+socket = $SOCK
+job = reap
+EOF
+start_fsd
+wait_ready
+wait_idle
+check_eq "no reaper run before anything is written" 0 \
+	"$(sqlite3 "$T/minfree.db" "SELECT count(*) FROM runs WHERE kind LIKE 'reap%'")"
+echo data >"$ROOT/new-file"
+has_plan() { [ "$(sqlite3 "$T/minfree.db" "SELECT count(*) FROM runs WHERE kind = 'reap-plan'")" = 1 ]; }
+check "writing below min-free runs the reaper job" wait_for 20 has_plan
+check_grep "the log says why" "Root 'up' is below a min-free threshold" "$T/fsd.log"
+check "and nothing was removed (apply = no)" test -f "$ROOT/new-file"
+check_exit "SIGTERM stops fsd" 0 stop_fsd
 done_testing
