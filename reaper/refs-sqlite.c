@@ -5,6 +5,7 @@
  * result codes become -errno here, with SQLite's own words in the
  * message: busy or locked is -EBUSY, a bad query -EINVAL. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,22 @@ static int sq_exec(struct refsource *rs, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : fail_db(rs, rc, what);
 }
 
+/* A WAL database can only be read with its -shm file: read-only, SQLite
+ * cannot create one in a directory it may not write. Say so, rather than
+ * SQLite's "unable to open database file". */
+static bool wal_without_shm(const char *path)
+{
+	unsigned char hdr[20];
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *shm = NULL;
+
+	if (fd < 0 || loop_read(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		return false;
+	if (hdr[18] != 2 || hdr[19] != 2 || asprintf(&shm, "%s-shm", path) < 0)
+		return false;
+	return access(shm, F_OK) < 0 && errno == ENOENT;
+}
+
 static int sq_connect(struct refsource *rs)
 {
 	bool rw = rs->flags & REFSOURCE_READWRITE;
@@ -121,7 +138,13 @@ static int sq_connect(struct refsource *rs)
 	_cleanup_free_ char *what = NULL;
 	if (asprintf(&what, "database '%s'", rs->path) < 0)
 		return -ENOMEM;
-	return sq_exec(rs, "SELECT count(*) FROM sqlite_master", what);
+	rc = sq_exec(rs, "SELECT count(*) FROM sqlite_master", what);
+	if (rc == -EACCES && !rw && wal_without_shm(rs->path))
+		return refs_fail(rs, rc, "database '%s' is in WAL mode and has no -shm file, which "
+					 "a read-only reader cannot create here: let fsd write to "
+					 "its directory, or audit while the application holds it open",
+				 rs->path);
+	return rc;
 }
 
 static void sq_disconnect(struct refsource *rs)

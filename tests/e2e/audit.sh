@@ -266,6 +266,36 @@ listing >"$T/before" # (the ALTERs above changed it: a new baseline)
 listing >"$T/after"
 check "app data directory and webui.db unchanged by audits" diff -u "$T/before" "$T/after"
 
+# ---- WAL on a read-only mount ----------------------------------------------------------
+# fsd may get a read-only view of the application's volume. A WAL database
+# is then readable only while its -shm exists (the application holds it).
+V=$T/walsrc
+mkdir -p "$V" "$T/walro"
+if [ "$(id -u)" -eq 0 ] && mount --bind "$V" "$T/walro" 2>/dev/null; then
+	at_exit "umount -l $T/walro"
+	mount -o remount,bind,ro "$T/walro"
+	sqlite3 "$V/webui.db" "PRAGMA journal_mode=WAL; CREATE TABLE file (id TEXT PRIMARY KEY, path TEXT);
+		INSERT INTO file VALUES ('$U1', '$APP/x');" >/dev/null
+	printf '[source ro]\nurl = sqlite://%s\nowners = SELECT id, path FROM file\n' \
+		"$T/walro/webui.db" >"$T/ro.conf"
+	check_exit "WAL, read-only mount, no -shm: an error" 2 \
+		"$BUILD/tests/refs-probe" "$T/ro.conf" ro owners 2>"$T/walro.err"
+	check_grep "  that says why and what to do" "is in WAL mode and has no -shm file" "$T/walro.err"
+	coproc HOLDER { sqlite3 "$V/webui.db" 2>&1; }
+	holder=$HOLDER_PID
+	at_exit "kill $holder"
+	printf '%s\n' "INSERT INTO file VALUES ('$U2', '$APP/y');" "BEGIN;" \
+		"INSERT INTO file VALUES ('$U3', '$APP/z');" ".print ready" >&"${HOLDER[1]}"
+	read -r -t 10 line <&"${HOLDER[0]}"
+	check_eq "  the application holds it open, mid-transaction" "ready" "$line"
+	check_eq "  then it reads, committed rows only" "$U1 $U2" \
+		"$("$BUILD/tests/refs-probe" "$T/ro.conf" ro owners | cut -f1 | xargs)"
+	printf '%s\n' "ROLLBACK;" ".quit" >&"${HOLDER[1]}"
+	wait "$holder" 2>/dev/null
+else
+	ok "# SKIP WAL on a read-only mount: needs root and bind mounts"
+fi
+
 # ---- clean ------------------------------------------------------------------------------------
 rm -f "$W/uploads/${U3}"_* "$W/uploads/${U5}"_* "$W/uploads/${U6}"_* "$W/uploads/${U7}"_* \
 	"$W/uploads/${U8}"_* "$W/uploads/${UA}_copy.pdf"
