@@ -232,8 +232,6 @@ static void print_summary(struct fsdctl *ctx, const struct root_result *rr, size
 			  const struct scan_stats *total, int64_t run_id, int64_t elapsed,
 			  bool verify)
 {
-	char b[32];
-
 	if (ctx->json) {
 		printf("{\"kind\":\"%s\",\"run\":%" PRId64 ",\"seconds\":%.3f,", verify ? "verify" : "scan",
 		       run_id, (double)elapsed / 1e9);
@@ -247,8 +245,8 @@ static void print_summary(struct fsdctl *ctx, const struct root_result *rr, size
 		text_line(rr[i].root->name, &rr[i].st, rr[i].error, verify);
 	if (n > 1)
 		text_line("total", total, 0, verify);
-	printf("%s %zu root%s in %s\n", verify ? "verified" : "scanned", n, n == 1 ? "" : "s",
-	       format_duration(b, sizeof(b), elapsed));
+	printf("%s %zu root%s in %.2f s\n", verify ? "verified" : "scanned", n, n == 1 ? "" : "s",
+	       (double)elapsed / 1e9);
 }
 
 /* fsdctl verify's findings: every file flagged as changed, per root. */

@@ -103,6 +103,17 @@ check_eq "verify --json lists it" "deep/er/est/file" "$(jq -r '.changed_files[].
 check_eq "the row carries the changed flag" 1 "$(q "SELECT flags & 1 FROM files WHERE path = CAST('deep/er/est/file' AS BLOB)")"
 check_eq "a verify run is recorded" "verify|findings" "$(q "SELECT kind, outcome FROM runs ORDER BY id DESC LIMIT 1")"
 
+# A plain scan notices it too when the ctime gives the change away.
+f="$R/docs/new"$'\n'"line"
+touch -r "$f" "$T/stamp"
+printf 'NL' >"$f"
+touch -r "$T/stamp" "$f"
+check_exit "scan after a silent change" 0 scan_json
+check_eq "the quick-check re-reads it (ctime moved) and counts a mismatch" "1 1" "$(total hashed) $(total mismatches)"
+check_eq "and flags it" 1 "$(q "SELECT flags & 1 FROM files WHERE path = X'$(hexof "docs/new"$'\n'"line")'")"
+"$FSDCTL" verify -c "$T/fsd.conf" >"$T/verify.out" 2>&1
+check_grep "verify escapes the newline in the name" '^changed: uploads/docs/new\\x0aline ' "$T/verify.out"
+
 # ---- deleted while the scan is paused before hashing ----
 touch "$R"/docs/* "$R"/deep/er/est/file   # new mtimes: every file is read again
 mkfifo "$T/fp" "$T/fp.reply"
