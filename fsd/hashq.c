@@ -87,11 +87,14 @@ static void fill_stat(struct stat_lite *s, const struct stat *st)
 	s->mode = st->st_mode;
 }
 
-/* Reads one file; everything it learns goes into j->res. */
+/* Reads one file; everything it learns goes into j->res. Whether the file
+ * changed while it was read is not asked here: the loop compares the
+ * identity read here with the file's when it records the result, and a
+ * file written meanwhile differs (or has its own event queued). */
 static void job_hash(struct job *j)
 {
 	struct hash_result *res = &j->res;
-	struct stat before, after;
+	struct stat before;
 	_cleanup_close_ int fd = -1;
 
 	res->error = 0;
@@ -111,19 +114,8 @@ static void job_hash(struct job *j)
 	int r = FAILPOINT("daemon-hash");
 	if (r == 0)
 		r = hash_fd(fd, &res->hash, &res->bytes);
-	if (r < 0) {
+	if (r < 0)
 		res->error = -r;
-		return;
-	}
-	if (fstat(fd, &after) < 0) {
-		res->error = errno;
-		return;
-	}
-	res->changed = after.st_size != before.st_size ||
-		       after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-		       after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
-		       after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
-		       after.st_ctim.tv_nsec != before.st_ctim.tv_nsec;
 }
 
 /* Takes up to `max` queued jobs at once: with small files the cost is in
