@@ -98,6 +98,21 @@ sed -i 's/^job = scan$/job = scan\ninterval = 1h/' "$CONF"
 check_exit "reload with a good config" 0 ctl daemon reload
 check "the new schedule is in force" test "$(ctl status --json | jq -r .next_job)" != null
 
+# A reload that adds a root watches and scans it; one that drops it stops.
+mkdir -p "$T/two/sub"
+echo "in two" >"$T/two/sub/a"
+cp "$CONF" "$T/one-root.conf"
+printf '\n[root two]\npath = %s\nclass = log\n' "$T/two" >>"$CONF"
+check_exit "reload with a second root" 0 ctl daemon reload
+wait_idle
+check_eq "both roots are in the status" "up two" "$(ctl status --json | jq -r '[.roots[].name] | join(" ")')"
+echo "after reload" >"$T/two/sub/b"
+wait_idle
+same_as_fresh_scan "the new root is watched and scanned"
+cp "$T/one-root.conf" "$CONF"
+check_exit "reload without it" 0 ctl daemon reload
+check_eq "one root again" "up" "$(ctl status --json | jq -r '[.roots[].name] | join(" ")')"
+
 # Pause and resume; run the scheduled (scan) job on request.
 check_exit "pause" 0 ctl daemon pause
 echo paused >"$ROOT/while-paused"
