@@ -147,7 +147,7 @@ check_catalog() {
 
 # The three ways to hash every file that an operator has at hand.
 peer_xxh() {
-	bench_time bash -c 'find "$1" -type f -print0 | xargs -0 -P"$2" xxhsum -H2 >/dev/null' \
+	bench_time_rss bash -c 'find "$1" -type f -print0 | xargs -0 -P"$2" xxhsum -H2 >/dev/null' \
 		_ "$TREE" "$1"
 }
 
@@ -158,7 +158,7 @@ peer_rmlint() {
 }
 
 peer_stat_walk() {
-	bench_time bash -c 'find "$1" -printf "%s %T@ %p\n" >/dev/null' _ "$TREE"
+	bench_time_rss bash -c 'find "$1" -printf "%s %T@ %p\n" >/dev/null' _ "$TREE"
 }
 
 fsd_ready() {
@@ -172,7 +172,7 @@ fsd_ready() {
 }
 
 bench_scan() {
-	local -a fsd=() rss=() cpu=() x1=() x2=() rm=()
+	local -a fsd=() rss=() cpu=() x1=() x1cpu=() x2=() rm=()
 	local why r
 	why=$(fsd_ready scan)
 	[ -n "$why" ] && note "scan: fsd not measured: $why"
@@ -190,9 +190,11 @@ bench_scan() {
 				why=failed
 			fi
 		fi
-		peer_xxh 1 && x1+=("$BENCH_T") || fail "find|xargs xxhsum -P1"
+		peer_xxh 1 && x1+=("$BENCH_T") x1cpu+=("$BENCH_CPU") || fail "find|xargs xxhsum -P1"
 		peer_xxh 2 && x2+=("$BENCH_T") || fail "find|xargs xxhsum -P2"
-		peer_rmlint && rm+=("$BENCH_T") || fail "rmlint exited $BENCH_RC"
+		# rmlint takes ten times longer than the rest; once keeps the
+		# rounds that the targets rest on close together.
+		[ "$r" -eq 1 ] && { peer_rmlint && rm+=("$BENCH_T") || fail "rmlint exited $BENCH_RC"; }
 	done
 	local f=-
 	[ "$why" = failed ] && f=FAIL
@@ -208,12 +210,13 @@ bench_scan() {
 	if [ ${#rss[@]} -gt 0 ]; then
 		bench_row "scan, empty catalog: peak RSS" "$(bench_mib "$(bench_max "${rss[@]}")")" - \
 			info - MiB
-		bench_row "scan, empty catalog: CPU (user+sys)" "$(bench_median "${cpu[@]}")" - info
+		bench_row "scan CPU (user+sys) vs find|xargs xxhsum" "$(bench_median "${cpu[@]}")" \
+			"$(bench_median "${x1cpu[@]}")" time -
 	fi
 }
 
 bench_rescan() {
-	local -a fsd=() rss=() walk=()
+	local -a fsd=() rss=() cpu=() walk=() walkcpu=()
 	local why r f=-
 	why=$(fsd_ready scan)
 	[ -n "$why" ] && note "rescan: fsd not measured: $why"
@@ -227,18 +230,20 @@ bench_rescan() {
 		bench_say "rescan round $r/$BENCH_RUNS"
 		if [ -z "$why" ]; then
 			if fsd_scan; then
-				fsd+=("$BENCH_T") rss+=("$BENCH_RSS_KIB")
+				fsd+=("$BENCH_T") rss+=("$BENCH_RSS_KIB") cpu+=("$BENCH_CPU")
 			else
 				fail "fsdctl scan (rescan) exited $BENCH_RC"
 				why=failed
 			fi
 		fi
-		peer_stat_walk && walk+=("$BENCH_T") || fail "find -printf"
+		peer_stat_walk && walk+=("$BENCH_T") walkcpu+=("$BENCH_CPU") || fail "find -printf"
 	done
 	[ "$why" = failed ] && f=FAIL
 	[ ${#fsd[@]} -gt 0 ] && [ "$why" != failed ] && f=$(bench_median "${fsd[@]}")
 	[ -z "$why" ] && perf_profile rescan "$FSDCTL" scan -c "$WORK/scan.conf"
 	bench_row "rescan, nothing changed vs find -printf" "$f" "$(bench_median "${walk[@]}")" time 1.5
+	[ ${#cpu[@]} -gt 0 ] && bench_row "rescan CPU (user+sys) vs find -printf" \
+		"$(bench_median "${cpu[@]}")" "$(bench_median "${walkcpu[@]}")" time -
 	[ ${#rss[@]} -gt 0 ] &&
 		bench_row "rescan: peak RSS" "$(bench_mib "$(bench_max "${rss[@]}")")" - info - MiB
 }
@@ -313,6 +318,8 @@ print_summary() {
 	echo "== fsd bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
 		"$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
 		"$(uname -r), scale $BENCH_SCALE, median of $BENCH_RUNS =="
+	echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
+		"(other work on the machine slows fsd's threads and the peers alike)"
 	{
 		printf 'bench\tfsd\tpeer\tratio\ttarget\tresult\n'
 		cat "$BENCH_RESULTS"
@@ -343,6 +350,7 @@ main() {
 	: >"$BENCH_RESULTS"
 	: >"$BENCH_LOG"
 	export BENCH_RUNS
+	LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 	make_tree
 	write_scan_config
 	selected scan && bench_scan
