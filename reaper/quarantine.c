@@ -257,24 +257,54 @@ int qroot_restore(struct qroot *q, const char *qpath, const char *path,
 
 int qroot_purge(struct qroot *q, const char *qpath)
 {
-	_cleanup_free_ char *dir = strdup(qpath);
 	const char *leaf;
 	int qfd = parent_fd(q, &q->qdir, qpath, false, &leaf);
-	size_t top = strlen(REAPER_QUARANTINE_DIR);
 
-	if (!dir)
-		return -ENOMEM;
 	if (qfd < 0)
 		return qfd == -ENOTDIR ? -ENOENT : qfd;
-	if (unlinkat(qfd, leaf, 0) < 0)
-		return negative_errno();
-	dircache_drop(&q->qdir);
-	/* Empty directories up to (not including) .fsd-quarantine itself. */
-	for (char *s = strrchr(dir, '/'); s && (size_t)(s - dir) > top; s = strrchr(dir, '/')) {
-		*s = 0;
-		if (unlinkat(q->fd, dir, AT_REMOVEDIR) < 0)
-			break;
+	return unlinkat(qfd, leaf, 0) < 0 ? negative_errno() : 0;
+}
+
+/* Post-order: removes the empty directories below dfd; returns whether
+ * dfd itself ended up empty. */
+static bool prune_dir(int dfd, unsigned depth)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool empty = true;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
 	}
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		int cfd = de->d_type == DT_DIR && depth < 64
+				  ? openat(dfd, de->d_name,
+					   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+				  : -1;
+		bool gone = cfd >= 0 && prune_dir(cfd, depth + 1) &&
+			    unlinkat(dfd, de->d_name, AT_REMOVEDIR) == 0;
+		if (cfd >= 0)
+			close(cfd);
+		if (!gone)
+			empty = false;
+	}
+	closedir(d);
+	return empty;
+}
+
+int qroot_prune(struct qroot *q)
+{
+	_cleanup_close_ int fd = openat(q->fd, REAPER_QUARANTINE_DIR,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : negative_errno();
+	dircache_drop(&q->qdir);
+	(void)prune_dir(fd, 0);
 	return 0;
 }
 

@@ -47,9 +47,10 @@ int qroot_unlink(struct qroot *q, const char *path, const struct fs_identity *id
  * has been created at path since (never overwritten). */
 int qroot_restore(struct qroot *q, const char *qpath, const char *path,
 		  const struct fs_identity *id);
-/* Unlinks a quarantined file and the directories it leaves empty up to
- * the quarantine's top. -ENOENT if already gone. */
+/* Unlinks a quarantined file. -ENOENT if already gone. */
 int qroot_purge(struct qroot *q, const char *qpath);
+/* Removes the empty directories below the quarantine's top. */
+int qroot_prune(struct qroot *q);
 /* Removes a directory tree below the root (fd-relative, no symlinks
  * followed: a symlink inside is unlinked, not entered). */
 int qroot_remove_tree(struct qroot *q, const char *path);

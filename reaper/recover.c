@@ -267,6 +267,8 @@ int reaper_recover(struct reaper_lock *lock, const struct config *cfg, const cha
 static int purge_list(struct apply *a, struct acts *l, uint64_t *ret_n, uint64_t *ret_bytes)
 {
 	int r = 0;
+	size_t in_tx = 0;
+
 	for (size_t i = 0; i < l->n && r >= 0; i++) {
 		struct act *x = &l->v[i];
 		size_t ri = root_index(a->cfg, x->root);
@@ -276,17 +278,29 @@ static int purge_list(struct apply *a, struct acts *l, uint64_t *ret_n, uint64_t
 		int k = qroot_purge(q, x->qpath);
 		if (k < 0 && k != -ENOENT)
 			continue;
-		r = journal_begin(a->j);
-		if (r >= 0)
-			r = journal_set_state(a->j, x->id, JOURNAL_PURGED,
-					      k == -ENOENT ? "already gone from quarantine" : NULL, 0);
-		if (r >= 0)
+		if (in_tx == 0 && (r = journal_begin(a->j)) < 0)
+			break;
+		r = journal_set_state(a->j, x->id, JOURNAL_PURGED,
+				      k == -ENOENT ? "already gone from quarantine" : NULL, 0);
+		/* The unlink happened: count it, and commit in batches. */
+		if (++in_tx == 500 && r >= 0) {
 			r = journal_commit(a->j);
+			in_tx = 0;
+		}
 		if (ret_n)
 			(*ret_n)++;
 		if (ret_bytes)
 			*ret_bytes += (uint64_t)x->fid.size;
 	}
+	if (in_tx > 0) {
+		if (r >= 0)
+			r = journal_commit(a->j);
+		else
+			journal_rollback(a->j);
+	}
+	for (size_t i = 0; i < a->cfg->n_roots; i++)
+		if (a->qroots[i])
+			(void)qroot_prune(a->qroots[i]);
 	return r;
 }
 
