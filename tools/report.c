@@ -449,9 +449,9 @@ static void text_section(struct report *r, enum audit_category c, const struct a
 		return;
 	fprintf(r->out, "%s\n", section_titles[c]);
 	if (c == AUDIT_DUPLICATE)
-		fprintf(r->out, "  %llu files in %llu groups, %s reclaimable\n",
+		fprintf(r->out, "  %llu files in %llu group%s, %s reclaimable\n",
 			(unsigned long long)t->count[c], (unsigned long long)t->groups,
-			format_bytes(bytes, sizeof(bytes), t->bytes[c]));
+			t->groups == 1 ? "" : "s", format_bytes(bytes, sizeof(bytes), t->bytes[c]));
 	else
 		fprintf(r->out, "  %llu found, %s\n", (unsigned long long)t->count[c],
 			format_bytes(bytes, sizeof(bytes), t->bytes[c]));

@@ -165,7 +165,7 @@ Unreferenced rows: owner rows that no live reference holds
   webui   ${U3}  8d 0h            5 B  uploads:${U3}_unref.pdf
 
 Duplicates: same content, different paths (the first of a group is kept)
-  2 files in 1 groups, 10 B reclaimable
+  2 files in 1 group, 10 B reclaimable
   GROUP  ROOT           SIZE  PATH
       1  uploads        10 B  ${U1}_live.pdf
       1  uploads        10 B  ${UA}_copy.pdf
