@@ -468,6 +468,8 @@ static int decide_keep(struct planner *p, size_t rule)
 	struct collect *c = &p->col[rule];
 	size_t start = 0;
 
+	if (c->n == 0)
+		return 0;
 	qsort(c->v, c->n, sizeof *c->v, cmp_cand_group_time);
 	for (size_t i = 1; i <= c->n; i++) {
 		if (i < c->n && streq(c->v[i].group, c->v[start].group))
@@ -488,6 +490,8 @@ static int decide_quota(struct planner *p, size_t rule, uint64_t excess, const c
 	const struct rule *r = &p->rs->v[rule];
 	uint64_t freed = 0;
 
+	if (c->n == 0)
+		return 0;
 	for (size_t i = 0; i < c->n; i++)
 		free(c->v[i].group), c->v[i].group = strdup("");
 	qsort(c->v, c->n, sizeof *c->v, cmp_cand_group_time);

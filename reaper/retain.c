@@ -108,6 +108,8 @@ int retain_decide(const struct retain_policy *p, struct retain_item *items, size
 {
 	if (!p || (!items && n))
 		return -EINVAL;
+	if (n == 0)
+		return 0;
 	qsort(items, n, sizeof *items, cmp_newest_first);
 	for (size_t i = 0; i < n; i++) {
 		items[i].kept_by = RETAIN_DROP;

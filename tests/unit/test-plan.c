@@ -292,7 +292,7 @@ static void test_breaker(void **state)
 	size_t root = 99;
 	setup_rules(&fx, orphans);
 	struct plan_file f[40];
-	char names[40][8];
+	char names[40][16];
 	for (int i = 0; i < 40; i++) {
 		snprintf(names[i], sizeof names[i], "f%d", i);
 		f[i] = file(names[i], names[i], 3 * D, i < 25 ? PLAN_REF_NONE : PLAN_REF_HELD);
