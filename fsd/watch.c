@@ -60,7 +60,7 @@ int watch_tree_new(struct daemon *d, struct watch_tree **ret)
 	struct watch_tree *wt = calloc(1, sizeof *wt);
 	if (!wt)
 		return -ENOMEM;
-	wt->n_map = 4096;
+	wt->n_map = 1024;
 	wt->map = calloc(wt->n_map, sizeof *wt->map);
 	wt->n_tops = d->n_roots;
 	wt->tops = calloc(MAX(d->n_roots, 1), sizeof *wt->tops);
@@ -131,12 +131,31 @@ static struct wnode *map_get(struct watch_tree *wt, int wd)
 	return n;
 }
 
+/* Doubles the wd map when it holds twice as many nodes as buckets. */
+static void map_grow(struct watch_tree *wt)
+{
+	size_t n = wt->n_map * 2;
+	struct wnode **m = calloc(n, sizeof *m);
+	if (!m)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < wt->n_map; i++)
+		for (struct wnode *x = wt->map[i], *next; x; x = next) {
+			next = x->hnext;
+			x->hnext = m[(size_t)x->wd & (n - 1)];
+			m[(size_t)x->wd & (n - 1)] = x;
+		}
+	free(wt->map);
+	wt->map = m;
+	wt->n_map = n;
+}
+
 static void map_put(struct watch_tree *wt, struct wnode *n)
 {
 	struct wnode **b = &wt->map[(size_t)n->wd & (wt->n_map - 1)];
 	n->hnext = *b;
 	*b = n;
-	wt->n_nodes++;
+	if (++wt->n_nodes > 2 * wt->n_map)
+		map_grow(wt);
 }
 
 static void map_del(struct watch_tree *wt, struct wnode *n)

@@ -166,4 +166,21 @@ check_eq "the lack of watches is reported once" 1 "$(grep -c 'Out of inotify wat
 check_grep "metrics show the degraded root" '^fsd_root_degraded\{root="up"\} 1$' <(ctl metrics)
 check_eq "the socket is mode 0660" 660 "$(stat -c %a "$SOCK")"
 stop_fsd
+
+# A root that goes away is reported lost and rechecked; when it is back
+# it is watched again.
+write_config "rescan-interval = 1s"
+start_fsd
+wait_ready
+wait_idle
+mv "$ROOT" "$T/root-away"
+is_lost() { [ "$(ctl status --json | jq -r '.roots[0].lost')" = "$1" ]; }
+check "a root moved away is lost" wait_for 10 is_lost true
+check_grep "the log says so" "Root 'up' \\(.*\\) was removed or moved away" "$T/fsd.log"
+mv "$T/root-away" "$ROOT"
+check "when it is back it is watched again" wait_for 20 is_lost false
+echo "back" >"$ROOT/pre/back"
+wait_idle
+same_as_fresh_scan "the root that came back is kept current"
+stop_fsd
 done_testing
