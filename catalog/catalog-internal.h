@@ -31,11 +31,15 @@ int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret);
 /* Sets only the key of one row (after a change of key derivation). */
 int catalog_file_set_key(struct catalog *c, int64_t id, const char *key);
 
-/* Around a whole-root scan: WAL checkpoints are deferred (the WAL may grow
- * to 256 MiB) and, when the catalog has no file rows at all, the hash and
- * key indexes are dropped, to be built once by catalog_bulk_end() (pass it
- * *ret_dropped). A catalog_open() after a crash in between builds them. */
-int catalog_bulk_begin(struct catalog *c, bool *ret_dropped);
+/* Around a whole-root scan: WAL checkpoints are deferred (the WAL may
+ * grow to 256 MiB) until catalog_bulk_end(). *ret_rows gets an estimate
+ * of the number of file rows. */
+int catalog_bulk_begin(struct catalog *c, int64_t *ret_rows);
+/* Drops the hash and key indexes for the rest of a large load: random
+ * inserts into them cost more than building them once by sorting, which
+ * catalog_bulk_end() with `dropped` does (and catalog_open() after a crash
+ * in between). Inside the caller's transaction if one is open. */
+int catalog_defer_indexes(struct catalog *c);
 int catalog_bulk_end(struct catalog *c, bool dropped);
 
 /* True while a transaction from catalog_begin() is open. */

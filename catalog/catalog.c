@@ -57,7 +57,11 @@ static const struct migration migrations[] = {
 	    " flags INTEGER NOT NULL DEFAULT 0,"
 	    " error INTEGER NOT NULL DEFAULT 0);"
 	    "CREATE UNIQUE INDEX files_path ON files(root_id, path);"
-	    "CREATE INDEX files_key ON files(root_id, key);"
+	    /* Covering: key order is the audit's merge order, and keys are
+	     * random relative to the table's order, so a narrow index would
+	     * cost one random table lookup per row. */
+	    "CREATE INDEX files_key ON files(root_id, key, path, size, mtime_ns, ctime_ns, ino,"
+	    " dev, mode, hash, first_seen_ns, last_seen_ns, state, flags, error);"
 	    "CREATE INDEX files_hash ON files(hash);"
 	    "CREATE INDEX files_dir ON files(root_id, dir) WHERE state <> 1;"
 	    "CREATE TABLE runs ("
@@ -81,16 +85,11 @@ static const struct migration migrations[] = {
 static_assert(ELEMENTSOF(migrations) == CATALOG_SCHEMA_VERSION,
 	      "CATALOG_SCHEMA_VERSION must name the last migration");
 
-/* The columns of a file row, in the order fill_file() reads them. A
- * present row was seen by the last complete scan of its root, so its
- * last_seen is at least that scan's time (unchanged files are not
- * rewritten on a rescan). */
+/* The columns of a file row, in the order fill_file() reads them; all of
+ * them are in files_key, which makes key order a covering index scan. */
 #define FILE_COLUMNS                                                                               \
 	"f.id, f.root_id, f.path, f.key, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.dev, f.mode,"    \
-	" f.hash, f.first_seen_ns,"                                                                \
-	" CASE WHEN f.state = 0 THEN max(f.last_seen_ns,"                                          \
-	" (SELECT r.scanned_ns FROM roots r WHERE r.id = f.root_id)) ELSE f.last_seen_ns END,"     \
-	" f.state, f.flags, f.error"
+	" f.hash, f.first_seen_ns, f.last_seen_ns, f.state, f.flags, f.error"
 
 /* Statements prepared once and reused: the scanner calls these per file
  * or per directory. */
@@ -100,6 +99,7 @@ enum {
 	ST_DIR_LOAD,
 	ST_DIR_SEEK,
 	ST_SET_KEY,
+	ST_ROOT_SCANNED,
 	_ST_MAX,
 };
 
@@ -122,6 +122,7 @@ static const char *const statement_sql[_ST_MAX] = {
 	[ST_DIR_SEEK] = "SELECT dir FROM files INDEXED BY files_dir WHERE root_id = ?1 AND state <> 1"
 			" AND dir >= ?2 AND dir < ?3 ORDER BY dir LIMIT 1",
 	[ST_SET_KEY] = "UPDATE files SET key = ?2 WHERE id = ?1",
+	[ST_ROOT_SCANNED] = "SELECT scanned_ns FROM roots WHERE id = ?1",
 };
 
 struct catalog {
@@ -140,6 +141,9 @@ struct catalog_cursor {
 	struct catalog *c;
 	sqlite3_stmt *stmt;
 	struct catalog_file f;
+	/* Each root's last complete scan, for see_scanned(). */
+	int64_t *root_ids, *scanned_ns;
+	size_t n_roots;
 };
 
 static int seterr(struct catalog *c, int r, const char *fmt, ...) _printf_(3, 4);
@@ -353,7 +357,8 @@ static int migrate(struct catalog *c, int64_t version)
  * entry must match the newest migration's definition of that index. */
 static const char *const deferrable_indexes[] = {
 	"CREATE INDEX IF NOT EXISTS files_hash ON files(hash)",
-	"CREATE INDEX IF NOT EXISTS files_key ON files(root_id, key)",
+	"CREATE INDEX IF NOT EXISTS files_key ON files(root_id, key, path, size, mtime_ns, ctime_ns,"
+	" ino, dev, mode, hash, first_seen_ns, last_seen_ns, state, flags, error)",
 };
 
 /* Builds any deferrable index that is missing: after a bulk load, or
@@ -505,9 +510,8 @@ int catalog_rollback(struct catalog *c)
 	return exec(c, "ROLLBACK");
 }
 
-int catalog_bulk_begin(struct catalog *c, bool *ret_dropped)
+int catalog_bulk_begin(struct catalog *c, int64_t *ret_rows)
 {
-	int64_t any;
 	int r;
 
 	/* Checkpoints sync the database file; during a bulk load they would
@@ -515,20 +519,23 @@ int catalog_bulk_begin(struct catalog *c, bool *ret_dropped)
 	r = exec(c, "PRAGMA wal_autocheckpoint = 65536");
 	if (r < 0)
 		return r;
-	*ret_dropped = false;
-	r = pragma_int(c, "SELECT EXISTS (SELECT 1 FROM files)", &any);
-	if (r < 0 || any)
+	/* The highest id: an upper bound of the row count, from the B-tree's
+	 * edge rather than a count of every row. */
+	return pragma_int(c, "SELECT coalesce(max(id), 0) FROM files", ret_rows);
+}
+
+int catalog_defer_indexes(struct catalog *c)
+{
+	bool own = sqlite3_get_autocommit(c->db);
+	int r;
+
+	if (own && (r = exec(c, "BEGIN IMMEDIATE")) < 0)
 		return r;
-	/* A first load: random-order inserts into the hash index cost more
-	 * than sorting it once at the end. */
-	r = exec(c, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS files_hash;"
-		    " DROP INDEX IF EXISTS files_key; COMMIT");
-	if (r < 0) {
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-		return r;
-	}
-	*ret_dropped = true;
-	return 0;
+	r = exec(c, "DROP INDEX IF EXISTS files_hash; DROP INDEX IF EXISTS files_key");
+	if (own)
+		r = r < 0 ? (sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL), r)
+			  : exec(c, "COMMIT");
+	return r;
 }
 
 int catalog_bulk_end(struct catalog *c, bool dropped)
@@ -672,6 +679,30 @@ static void fill_file(sqlite3_stmt *s, struct catalog_file *f)
 	}
 }
 
+/* A present row was seen by the last complete scan of its root: an
+ * unchanged file is not rewritten by a rescan, so its own last_seen_ns
+ * lags behind. */
+static void see_scanned(struct catalog_file *f, int64_t scanned_ns)
+{
+	if (f->state == CATALOG_PRESENT && scanned_ns > f->last_seen_ns)
+		f->last_seen_ns = scanned_ns;
+}
+
+static int root_scanned_ns(struct catalog *c, int64_t root_id, int64_t *ret)
+{
+	sqlite3_stmt *s;
+	int r, rc;
+
+	r = cached(c, ST_ROOT_SCANNED, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, root_id);
+	rc = sqlite3_step(s);
+	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlerr(c, rc);
+}
+
 int catalog_file_upsert(struct catalog *c, const struct catalog_file *f)
 {
 	sqlite3_stmt *s;
@@ -747,6 +778,9 @@ int catalog_file_get(struct catalog *c, int64_t root_id, const char *path, size_
 		r = copy_out(&f, ret, buf, bufsz);
 	}
 	sqlite3_reset(s);
+	int64_t scanned;
+	if (r >= 0 && (r = root_scanned_ns(c, root_id, &scanned)) >= 0)
+		see_scanned(ret, scanned);
 	return r;
 }
 
@@ -1068,6 +1102,30 @@ static void cursor_sql(const struct catalog_query *q, char *buf, size_t n)
 		 order_sql(q->order));
 }
 
+static int load_scanned(struct catalog_cursor *cur)
+{
+	_cleanup_finalize_ sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = prepare(cur->c, "SELECT id, scanned_ns FROM roots", &s);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		size_t n = cur->n_roots + 1;
+		int64_t *ids = realloc(cur->root_ids, n * sizeof(int64_t));
+		if (ids)
+			cur->root_ids = ids;
+		int64_t *ns = realloc(cur->scanned_ns, n * sizeof(int64_t));
+		if (ns)
+			cur->scanned_ns = ns;
+		if (!ids || !ns)
+			return -ENOMEM;
+		cur->root_ids[cur->n_roots] = sqlite3_column_int64(s, 0);
+		cur->scanned_ns[cur->n_roots++] = sqlite3_column_int64(s, 1);
+	}
+	return rc == SQLITE_DONE ? 0 : sqlerr(cur->c, rc);
+}
+
 int catalog_cursor_open(struct catalog *c, const struct catalog_query *q,
 			struct catalog_cursor **ret)
 {
@@ -1090,6 +1148,11 @@ int catalog_cursor_open(struct catalog *c, const struct catalog_query *q,
 		return -ENOMEM;
 	cur->c = c;
 	cur->stmt = TAKE_PTR(s);
+	r = load_scanned(cur);
+	if (r < 0) {
+		catalog_cursor_free(cur);
+		return r;
+	}
 	*ret = cur;
 	return 0;
 }
@@ -1103,6 +1166,9 @@ int catalog_cursor_next(struct catalog_cursor *cur, const struct catalog_file **
 	if (rc != SQLITE_ROW)
 		return sqlerr(cur->c, rc);
 	fill_file(cur->stmt, &cur->f);
+	for (size_t i = 0; i < cur->n_roots; i++)
+		if (cur->root_ids[i] == cur->f.root_id)
+			see_scanned(&cur->f, cur->scanned_ns[i]);
 	*ret = &cur->f;
 	return 1;
 }
@@ -1112,6 +1178,8 @@ void catalog_cursor_free(struct catalog_cursor *cur)
 	if (!cur)
 		return;
 	sqlite3_finalize(cur->stmt);
+	free(cur->root_ids);
+	free(cur->scanned_ns);
 	free(cur);
 }
 

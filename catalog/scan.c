@@ -42,6 +42,7 @@
 #define BATCH_NS (500 * 1000000LL)
 #define PROGRESS_NS (100 * 1000000LL)
 #define DEPTH_MAX 512
+#define DEFER_INDEXES_MIN 20000
 #define KEY_MAX 4096
 
 /* A directory fd shared by the jobs queued from it; the last user closes. */
@@ -111,6 +112,7 @@ struct scan {
 	struct scan_stats st;
 	struct keyer *keyer;
 	bool rekey, bulk, dropped_indexes;
+	uint64_t defer_at;
 	struct fsid fs;
 	unsigned pending;
 	int64_t batch_start, last_progress;
@@ -617,6 +619,14 @@ static int apply_hashed(struct scan *s, struct job *j)
 		s->st.updated++;
 	else
 		s->st.added++;
+	if (s->bulk && !s->dropped_indexes && s->st.added >= s->defer_at) {
+		int r = batch_before_write(s);
+		if (r < 0 || (r = catalog_defer_indexes(s->c)) < 0)
+			return r;
+		s->dropped_indexes = true;
+		log_debug("scan: %" PRIu64 " new rows: the hash and key indexes are built at the end",
+			  s->st.added);
+	}
 	return write_file(s, &f);
 }
 
@@ -1249,8 +1259,12 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 	/* Whole-root scans defer WAL checkpoints (scan_path() is too small
 	 * to gain from it, and the daemon calls it often). */
 	if (r >= 0) {
-		r = catalog_bulk_begin(c, &s->dropped_indexes);
+		int64_t rows = 0;
+		r = catalog_bulk_begin(c, &rows);
 		s->bulk = r >= 0;
+		/* Past this many new rows, building the hash and key indexes
+		 * again by sorting everything beats inserting into them. */
+		s->defer_at = (uint64_t)MAX(rows / 8, (int64_t)DEFER_INDEXES_MIN);
 		if (r < 0)
 			fd = (close(fd), -1);
 	}

@@ -237,6 +237,46 @@ static void test_root_refused(void **state)
 	fx->root.path = fx->tree;
 }
 
+/* A load large enough to defer the hash and key indexes builds them at
+ * its end, and the catalog answers as before. */
+static void test_large_load(void **state)
+{
+	struct fixture *fx = *state;
+	struct scan_stats st;
+	char p[160], cmd[256];
+
+	snprintf(p, sizeof(p), "%s/many", fx->tree);
+	assert_int_equal(mkdir(p, 0755), 0);
+	for (int i = 0; i < 20100; i++) {
+		snprintf(p, sizeof(p), "%s/many/f%05d", fx->tree, i);
+		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(loop_write(fd, i % 2 ? "odd" : "even", i % 2 ? 3 : 4), 0);
+		close(fd);
+	}
+	scan(fx, &st);
+	assert_int_equal(st.added, 20103);
+	snprintf(cmd, sizeof(cmd),
+		 "test \"$(sqlite3 '%s' \"SELECT count(*) FROM sqlite_master WHERE name IN"
+		 " ('files_hash', 'files_key')\")\" = 2", fx->db);
+	assert_int_equal(system(cmd), 0);
+
+	struct catalog_cursor *cur;
+	const struct catalog_file *f;
+	int n = 0, r;
+	assert_int_equal(catalog_cursor_open(fx->c,
+					     &(struct catalog_query){.order = CATALOG_ORDER_HASH,
+								     .state = 0,
+								     .duplicates_only = true},
+					     &cur),
+			 0);
+	while ((r = catalog_cursor_next(cur, &f)) > 0)
+		n++;
+	assert_int_equal(r, 0);
+	catalog_cursor_free(cur);
+	assert_int_equal(n, 20100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +285,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_becomes_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_load, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
