@@ -101,6 +101,19 @@ int daemon_scan_roots(struct daemon *d, struct droot *only);
 /* Scans one path below a root (a new or renamed directory). */
 int daemon_scan_path(struct daemon *d, struct droot *r, const char *path);
 int daemon_reload(struct daemon *d);
+
+/* setup.c */
+int daemon_load_config(struct daemon *d, struct config **ret_cfg, struct daemon_settings *ret_set);
+int daemon_take_lock(struct daemon *d);
+int daemon_roots_init(struct daemon *d);
+/* r->cfg := the configured root plus the reaper's quarantine excluded. */
+int daemon_root_effective(struct droot *r, const struct config_root *cfg);
+void daemon_roots_done(struct daemon *d);
+/* Watches every root (or retries a lost one) and queues its rescan. */
+void daemon_watch_all(struct daemon *d);
+/* main.c: the inotify fd in or out of the loop; the next scheduled job. */
+void daemon_watch_events(struct daemon *d, bool on);
+void daemon_schedule_job(struct daemon *d);
 void daemon_pause(struct daemon *d, bool pause);
 bool daemon_idle(struct daemon *d);
 struct droot *daemon_root_by_name(struct daemon *d, const char *name);

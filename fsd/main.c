@@ -19,7 +19,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fsd/fsd.h"
-#include "reaper/plan.h"
 
 /* A batch is committed at 4,000 changes, when it is 50 ms old, or when
  * the loop has had nothing to do for a while and the batch is 10 ms old:
@@ -143,179 +142,21 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	return 0;
 }
 
-/* Loads the configuration named on the command line and its [daemon]
- * section; on failure the message names the place and nothing changes. */
-static int load_config(struct daemon *d, struct config **ret_cfg, struct daemon_settings *ret_set)
-{
-	struct config *cfg = NULL;
-	char *msg = NULL;
-	const char *path = d->config_path;
-	int r;
-
-	if (d->preset)
-		r = config_load_preset(d->preset, d->data_dir, &cfg, &msg);
-	else {
-		if (!path)
-			path = getenv("FSD_CONFIG");
-		if (!path)
-			path = "/etc/fsd/fsd.conf";
-		r = config_load(path, &cfg, &msg);
-	}
-	if (r >= 0)
-		r = daemon_settings_parse(cfg, ret_set, &msg);
-	if (r < 0) {
-		if (msg) {
-			size_t l = strlen(msg);
-			while (l > 0 && msg[l - 1] == '\n')
-				msg[--l] = 0;
-			log_error("%s", msg);
-		} else
-			log_error_errno(r, "Failed to load configuration '%s': %m",
-					d->preset ? d->preset : path);
-		free(msg);
-		config_free(cfg);
-		return r;
-	}
-	*ret_cfg = cfg;
-	return 0;
-}
-
-static int mkdir_parents(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-	if (!p)
-		return -ENOMEM;
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return negative_errno();
-		*s = '/';
-	}
-	return 0;
-}
-
-/* One fsd per catalog: an flock on "<catalog>.fsd.lock" holding our pid. */
-static int take_lock(struct daemon *d)
-{
-	int r;
-	if (asprintf(&d->lock_path, "%s.fsd.lock", d->catalog_path) < 0)
-		return log_error_errno(-ENOMEM, "Out of memory.");
-	r = mkdir_parents(d->lock_path);
-	if (r < 0)
-		return log_error_errno(r, "Failed to create the directory of '%s': %m",
-				       d->lock_path);
-	d->lock_fd = open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (d->lock_fd < 0)
-		return log_error_errno(negative_errno(), "Failed to open lock file '%s': %m",
-				       d->lock_path);
-	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		r = negative_errno();
-		if (r != -EWOULDBLOCK)
-			return log_error_errno(r, "Failed to lock '%s': %m", d->lock_path);
-		char pid[32] = "";
-		ssize_t n = pread(d->lock_fd, pid, sizeof pid - 1, 0);
-		pid[n > 0 ? n : 0] = 0;
-		pid[strcspn(pid, "\n")] = 0;
-		return log_error_errno(-EBUSY,
-				       "Catalog '%s' is in use by another fsd (pid %s, lock %s); "
-				       "refusing to start a second one.",
-				       d->catalog_path, *pid ? pid : "unknown", d->lock_path);
-	}
-	char buf[32];
-	int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
-	if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, buf, (size_t)len, 0) != len)
-		log_warning_errno(negative_errno(), "Failed to write our pid to '%s', ignoring: %m",
-				  d->lock_path);
-	return 0;
-}
-
-static void roots_done(struct daemon *d)
-{
-	for (size_t i = 0; i < d->n_roots; i++) {
-		if (d->roots[i].fd >= 0)
-			close(d->roots[i].fd);
-		keyer_free(d->roots[i].keyer);
-		strv_free(d->roots[i].exclude);
-	}
-	free(d->roots);
-	d->roots = NULL;
-	d->n_roots = 0;
-}
-
-/* The root as configured, with the reaper's quarantine excluded: what is
- * held there is not part of the root's files. */
-static int root_effective(struct droot *r, const struct config_root *cfg)
-{
-	char **exclude = NULL;
-	for (char **g = cfg->exclude; g && *g; g++)
-		if (strv_extend(&exclude, *g) < 0)
-			goto oom;
-	if (strv_extend(&exclude, REAPER_QUARANTINE_DIR) < 0)
-		goto oom;
-	strv_free(r->exclude);
-	r->exclude = exclude;
-	r->eff = *cfg;
-	r->eff.exclude = exclude;
-	r->cfg = &r->eff;
-	return 0;
-oom:
-	strv_free(exclude);
-	return -ENOMEM;
-}
-
-static int roots_init(struct daemon *d)
-{
-	d->roots = calloc(MAX(d->cfg->n_roots, 1), sizeof *d->roots);
-	if (!d->roots)
-		return log_error_errno(-ENOMEM, "Out of memory.");
-	d->n_roots = d->cfg->n_roots;
-	for (size_t i = 0; i < d->n_roots; i++) {
-		struct droot *r = &d->roots[i];
-		int k = root_effective(r, &d->cfg->roots[i]);
-		if (k < 0)
-			return log_error_errno(k, "Out of memory.");
-		r->fd = open(r->cfg->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (r->fd < 0) {
-			log_warning_errno(negative_errno(),
-					  "Root '%s' (%s) cannot be opened: %m; checking again every "
-					  "rescan-interval.",
-					  r->cfg->name, r->cfg->path);
-			r->lost = true;
-		}
-		k = catalog_root_ensure(d->cat, r->cfg->name, r->cfg->path, &r->id);
-		if (k < 0)
-			return log_error_errno(k, "Failed to record root '%s' in the catalog: %s",
-					       r->cfg->name, catalog_errmsg(d->cat));
-		k = keyer_new(r->cfg, &r->keyer);
-		if (k < 0)
-			return log_error_errno(k, "Root '%s': bad key derivation: %m", r->cfg->name);
-	}
-	return 0;
-}
-
-/* Watches every root (or retries a lost one) and queues its rescan. */
-static void watch_all(struct daemon *d)
-{
-	for (size_t i = 0; i < d->n_roots; i++) {
-		struct droot *r = &d->roots[i];
-		if (r->fd < 0)
-			r->fd = open(r->cfg->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (r->fd < 0)
-			continue;
-		int k = watch_root(d, r);
-		if (k < 0 && k != -ENOSPC)
-			log_warning_errno(k, "Failed to watch root '%s' (%s): %m", r->cfg->name,
-					  r->cfg->path);
-		r->rescan = true;
-	}
-}
-
 static int epoll_add(struct daemon *d, int fd, enum src s)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s};
 	if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return log_error_errno(negative_errno(), "epoll_ctl: %m");
 	return 0;
+}
+
+/* Adds or removes the inotify fd from the loop (pause, reload). */
+void daemon_watch_events(struct daemon *d, bool on)
+{
+	if (on)
+		(void)epoll_add(d, watch_tree_fd(d->wt), SRC_INOTIFY);
+	else
+		(void)epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, watch_tree_fd(d->wt), NULL);
 }
 
 static void pause_watch(struct daemon *d, bool pause)
@@ -326,7 +167,7 @@ static void pause_watch(struct daemon *d, bool pause)
 	if (pause)
 		(void)epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, watch_tree_fd(d->wt), NULL);
 	else
-		(void)epoll_add(d, watch_tree_fd(d->wt), SRC_INOTIFY);
+		daemon_watch_events(d, true);
 	log_info("%s.", pause ? "Paused: events wait in the kernel queue" : "Resumed");
 }
 
@@ -383,7 +224,7 @@ static uint64_t random_u64(void)
 	return x;
 }
 
-static void schedule_job(struct daemon *d)
+void daemon_schedule_job(struct daemon *d)
 {
 	int64_t now = now_ns();
 	int64_t next = schedule_next(&d->set, now, random_u64());
@@ -417,110 +258,6 @@ static void arm_timer(struct daemon *d)
 	(void)timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static bool strv_equal(char **a, char **b)
-{
-	size_t n = strv_length(a);
-	if (n != strv_length(b))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!streq(a[i], b[i]))
-			return false;
-	return true;
-}
-
-static bool roots_equal(const struct config *a, const struct config *b)
-{
-	if (a->n_roots != b->n_roots)
-		return false;
-	for (size_t i = 0; i < a->n_roots; i++) {
-		const struct config_root *x = &a->roots[i], *y = &b->roots[i];
-		if (!streq(x->name, y->name) || !streq(x->path, y->path) || x->class != y->class ||
-		    x->key != y->key || !streq_ptr(x->key_regex, y->key_regex) ||
-		    !streq_ptr(x->marker, y->marker) || x->one_file_system != y->one_file_system ||
-		    !strv_equal(x->exclude, y->exclude))
-			return false;
-	}
-	return true;
-}
-
-/* Replaces roots, watches and queued work after the set of roots changed;
- * every root is rescanned, so nothing that happened meanwhile is lost. */
-static int rebuild(struct daemon *d)
-{
-	(void)daemon_commit(d);
-	hashq_drop_all(d->hq);
-	if (!d->paused)
-		(void)epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, watch_tree_fd(d->wt), NULL);
-	watch_tree_free(d->wt);
-	d->wt = NULL;
-	roots_done(d);
-	int r = roots_init(d);
-	if (r >= 0)
-		r = watch_tree_new(d, &d->wt);
-	if (r < 0)
-		return log_error_errno(r, "Failed to set up the new roots: %m");
-	if (!d->paused)
-		(void)epoll_add(d, watch_tree_fd(d->wt), SRC_INOTIFY);
-	watch_all(d);
-	return 0;
-}
-
-int daemon_reload(struct daemon *d)
-{
-	struct config *cfg = NULL;
-	struct daemon_settings set;
-
-	log_info("Reloading the configuration.");
-	int r = load_config(d, &cfg, &set);
-	if (r < 0) {
-		log_error("The new configuration was refused; keeping the old one.");
-		return r;
-	}
-	for (size_t i = 0; i < cfg->n_roots; i++) {
-		struct keyer *k = NULL;
-		r = keyer_new(&cfg->roots[i], &k);
-		keyer_free(k);
-		if (r < 0) {
-			log_error_errno(r, "Root '%s': bad key derivation (%m); keeping the old "
-					   "configuration.", cfg->roots[i].name);
-			config_free(cfg);
-			daemon_settings_done(&set);
-			return r;
-		}
-	}
-	if (!d->catalog_opt && !streq_ptr(cfg->catalog, d->cfg->catalog))
-		log_warning("The catalog path changed; that takes a restart. Still using '%s'.",
-			    d->catalog_path);
-	if (!d->socket_opt && !streq_ptr(set.socket, d->set.socket))
-		log_warning("The socket path changed; that takes a restart. Still listening on '%s'.",
-			    d->socket_path);
-	if (set.workers != d->set.workers)
-		log_warning("workers changed; that takes a restart.");
-	if (!streq_ptr(set.http, d->set.http) ||
-	    !streq_ptr(set.http_token_file, d->set.http_token_file))
-		log_warning("The HTTP API settings changed; that takes a restart.");
-	bool same = roots_equal(cfg, d->cfg);
-	struct config *old = d->cfg;
-	d->cfg = cfg;
-	daemon_settings_done(&d->set);
-	d->set = set;
-	if (same) {
-		for (size_t i = 0; i < d->n_roots; i++) {
-			if (root_effective(&d->roots[i], &cfg->roots[i]) < 0)
-				log_error("Out of memory; root '%s' keeps its old excludes.",
-					  cfg->roots[i].name);
-			keyer_free(d->roots[i].keyer);
-			d->roots[i].keyer = NULL;
-			(void)keyer_new(d->roots[i].cfg, &d->roots[i].keyer);
-		}
-	} else
-		r = rebuild(d);
-	config_free(old);
-	schedule_job(d);
-	log_info("Configuration reloaded%s.", same ? "" : " with new roots; rescanning");
-	return r;
-}
-
 int daemon_run_job(struct daemon *d, const char *why)
 {
 	int r;
@@ -547,17 +284,11 @@ int daemon_run_job(struct daemon *d, const char *why)
 	return r;
 }
 
-static void on_timer(struct daemon *d)
+/* Roots that inotify cannot cover (out of watches) or that went away get
+ * a quick-check scan, or a new attempt to watch them, every
+ * rescan-interval. */
+static void recheck_roots(struct daemon *d, int64_t now)
 {
-	uint64_t n;
-	(void)!read(d->timer_fd, &n, sizeof n);
-	d->timer_armed_ns = 0; /* expired: arm again whatever comes next */
-	int64_t now = mono_ns();
-
-	if (d->watchdog_usec > 0 && now >= d->last_watchdog_ns + d->watchdog_usec * 1000 / 2) {
-		sd_notify(0, "WATCHDOG=1");
-		d->last_watchdog_ns = now;
-	}
 	for (size_t i = 0; i < d->n_roots; i++) {
 		struct droot *r = &d->roots[i];
 		if (r->next_rescan_ns == 0 || now < r->next_rescan_ns)
@@ -579,9 +310,23 @@ static void on_timer(struct daemon *d)
 		}
 		r->rescan = true;
 	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t n;
+	(void)!read(d->timer_fd, &n, sizeof n);
+	d->timer_armed_ns = 0; /* expired: arm again whatever comes next */
+	int64_t now = mono_ns();
+
+	if (d->watchdog_usec > 0 && now >= d->last_watchdog_ns + d->watchdog_usec * 1000 / 2) {
+		sd_notify(0, "WATCHDOG=1");
+		d->last_watchdog_ns = now;
+	}
+	recheck_roots(d, now);
 	if (d->next_job_ns > 0 && now >= d->next_job_ns && !d->paused) {
 		(void)daemon_run_job(d, "schedule");
-		schedule_job(d);
+		daemon_schedule_job(d);
 	}
 	if (d->set.metrics_file && now >= d->next_metrics_ns) {
 		(void)metrics_write_file(d);
@@ -735,7 +480,7 @@ static int open_catalog(struct daemon *d)
 	}
 	if (!d->catalog_path)
 		return log_error_errno(-ENOMEM, "Out of memory.");
-	r = take_lock(d);
+	r = daemon_take_lock(d);
 	if (r < 0)
 		return r;
 	r = catalog_open(d->catalog_path, 0, &d->cat);
@@ -746,13 +491,13 @@ static int open_catalog(struct daemon *d)
 
 static int start(struct daemon *d)
 {
-	int r = load_config(d, &d->cfg, &d->set);
+	int r = daemon_load_config(d, &d->cfg, &d->set);
 	if (r < 0)
 		return r;
 	r = open_catalog(d);
 	if (r < 0)
 		return r;
-	r = roots_init(d);
+	r = daemon_roots_init(d);
 	if (r < 0)
 		return r;
 	r = hashq_new(default_workers(d->set.workers), &d->hq);
@@ -780,10 +525,10 @@ static int start(struct daemon *d)
 	}
 	d->started_ns = now_ns();
 	d->next_metrics_ns = mono_ns();
-	schedule_job(d);
+	daemon_schedule_job(d);
 	daemon_recover(d);
 	/* Watch first, then scan: a change during the scan is an event. */
-	watch_all(d);
+	daemon_watch_all(d);
 	sd_notify(0, "READY=1");
 	log_info("fsd %d watching %zu root(s), %" PRIu64 " directories; catalog %s; socket %s.",
 		 (int)getpid(), d->n_roots, watch_count(d->wt), d->catalog_path, d->socket_path);
@@ -798,7 +543,7 @@ static void stop(struct daemon *d)
 	http_stop(d);
 	control_close(d);
 	watch_tree_free(d->wt);
-	roots_done(d);
+	daemon_roots_done(d);
 	catalog_close(d->cat);
 	config_free(d->cfg);
 	daemon_settings_done(&d->set);
