@@ -369,7 +369,9 @@ int journal_foreach(struct journal *j, const struct journal_filter *f,
 		" FROM actions WHERE (?1 = 0 OR run_id = ?1) AND (?2 = 0 OR id = ?2)"
 		" AND (?3 = 0 OR ((1 << state) & ?3) != 0)"
 		" AND (?4 = 0 OR (quarantine = 1 AND qpath IS NOT NULL AND state = ?5))"
-		" AND (?6 = 0 OR coalesce(ended_ns, 0) < ?6) ORDER BY id",
+		" AND (?6 = 0 OR coalesce(ended_ns, 0) < ?6)"
+		" AND (?7 = 0 OR (state = ?5 AND ((quarantine = 1 AND qpath IS NOT NULL)"
+		"                 OR kind = 'remove-rows'))) ORDER BY id",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return j_fail(j, rc, "listing actions");
@@ -379,6 +381,7 @@ int journal_foreach(struct journal *j, const struct journal_filter *f,
 	sqlite3_bind_int(st, 4, f && f->quarantined);
 	sqlite3_bind_int(st, 5, JOURNAL_DONE);
 	sqlite3_bind_int64(st, 6, f ? f->ended_before : 0);
+	sqlite3_bind_int(st, 7, f && f->restorable);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct journal_action a;
 		row_to_action(st, &a);

@@ -93,6 +93,7 @@ struct journal_filter {
 	int64_t id;           /* 0: any */
 	unsigned states;      /* 1 << enum journal_state; 0: any */
 	bool quarantined;     /* only actions holding a quarantined file */
+	bool restorable;      /* done actions holding a quarantined file or saved rows */
 	int64_t ended_before; /* 0: any; else ended_ns < this */
 };
 int journal_foreach(struct journal *j, const struct journal_filter *f,

@@ -405,9 +405,14 @@ static int build_all(struct build *b)
 		if (b->rs->v[i].rows)
 			r = plan_row_rule(b, i);
 	for (size_t i = 0; i < b->cfg->n_roots && r >= 0; i++) {
+		const struct config_root *root = &b->cfg->roots[i];
 		bool used = false;
+		/* A root is read when a rule binds it, or when a row rule removes
+		 * rows of its source (their files go in the same run). */
 		for (size_t k = 0; k < b->rs->n; k++)
-			used |= rule_applies_to_root(&b->rs->v[k], &b->cfg->roots[i]);
+			used |= rule_applies_to_root(&b->rs->v[k], root) ||
+				(b->rs->v[k].rows && root->source &&
+				 streq_ptr(b->rs->v[k].source, root->source));
 		if (used)
 			r = plan_root(b, i);
 	}

@@ -27,7 +27,16 @@ struct collect {
 	uint64_t total_bytes; /* every matching file, removable or not (max-size) */
 };
 
+struct row_key {
+	char *key;
+	size_t rule;
+	bool taken; /* a file with this key is planned with its rows */
+};
+
 struct planner {
+	struct row_key *rows; /* keys row rules selected, sorted once files come */
+	size_t n_rows, cap_rows;
+	bool rows_sorted;
 	const struct config *cfg;
 	const struct rules *rs;
 	int64_t now;
@@ -41,6 +50,9 @@ struct planner {
 	size_t root_start; /* first action of the current root */
 	struct collect *col; /* one per rule */
 };
+
+static struct row_key *row_selected(struct planner *p, const struct plan_file *f);
+static int plan_with_rows(struct planner *p, struct row_key *rk, const struct plan_file *f);
 
 static const char *const kind_names[_PLAN_KIND_MAX] = {
 	[PLAN_REMOVE_FILE] = "remove-file",
@@ -109,6 +121,9 @@ void planner_free(struct planner *p)
 	for (size_t i = 0; p->col && i < p->rs->n; i++)
 		collect_reset(&p->col[i]);
 	free(p->col);
+	for (size_t i = 0; i < p->n_rows; i++)
+		free(p->rows[i].key);
+	free(p->rows);
 	plan_free(p->pl);
 	free(p);
 }
@@ -377,6 +392,9 @@ int planner_add_file(struct planner *p, const struct plan_file *f)
 		p->pl->skipped_failed++;
 		return 0;
 	}
+	struct row_key *rk = row_selected(p, f);
+	if (rk && !rk->taken && f->ref != PLAN_REF_HELD && root->key != KEY_NONE)
+		return plan_with_rows(p, rk, f);
 	for (size_t i = 0; i < p->rs->n; i++) {
 		const struct rule *r = &p->rs->v[i];
 		enum plan_kind kind;
@@ -593,27 +611,83 @@ int planner_add_vector(struct planner *p, const char *store, int kind, const cha
 
 int planner_add_row_key(struct planner *p, size_t rule, const char *key)
 {
-	if (rule >= p->rs->n)
+	if (rule >= p->rs->n || p->rows_sorted)
 		return -EINVAL;
-	struct plan_action a = {.kind = PLAN_REMOVE_ROWS, .rule = rule, .root = (size_t)-1,
-				.quarantine = true};
-	a.key = strdup(key);
-	char *reason = fmt("selected by the rule's rows query on source '%s'",
-			   p->rs->v[rule].source);
-	if (!a.key) {
-		free(reason);
-		return -ENOMEM;
+	if (p->n_rows == p->cap_rows) {
+		size_t cap = p->cap_rows ? 2 * p->cap_rows : 64;
+		struct row_key *nv = realloc(p->rows, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		p->rows = nv;
+		p->cap_rows = cap;
 	}
-	int k = push(p, &a, reason);
-	if (k < 0)
-		free(a.key);
-	return k;
+	p->rows[p->n_rows] = (struct row_key){.key = strdup(key), .rule = rule};
+	if (!p->rows[p->n_rows].key)
+		return -ENOMEM;
+	p->n_rows++;
+	return 0;
+}
+
+static int cmp_row_key(const void *a, const void *b)
+{
+	return strcmp(((const struct row_key *)a)->key, ((const struct row_key *)b)->key);
+}
+
+/* The row rule that selected this file's key on the root's source, if
+ * any: the file then goes with its rows, in the same run. */
+static struct row_key *row_selected(struct planner *p, const struct plan_file *f)
+{
+	const char *src = p->cfg->roots[p->root].source;
+	struct row_key k = {.key = (char *)f->key};
+
+	if (p->n_rows == 0 || !f->key || !src)
+		return NULL;
+	if (!p->rows_sorted) {
+		qsort(p->rows, p->n_rows, sizeof *p->rows, cmp_row_key);
+		p->rows_sorted = true;
+	}
+	struct row_key *hit = bsearch(&k, p->rows, p->n_rows, sizeof *p->rows, cmp_row_key);
+	if (!hit || !streq_ptr(p->rs->v[hit->rule].source, src))
+		return NULL;
+	return hit;
+}
+
+static int plan_with_rows(struct planner *p, struct row_key *rk, const struct plan_file *f)
+{
+	rk->taken = true;
+	return push_file(p, rk->rule, f, PLAN_REMOVE_FILE_ROWS,
+			 fmt("its owner row '%s' is selected by the rule's rows query on source "
+			     "'%s'; the file goes with it",
+			     f->key, p->rs->v[rk->rule].source));
+}
+
+static int push_row_actions(struct planner *p)
+{
+	for (size_t i = 0; i < p->n_rows; i++) {
+		struct row_key *rk = &p->rows[i];
+		if (rk->taken)
+			continue;
+		struct plan_action a = {.kind = PLAN_REMOVE_ROWS, .rule = rk->rule,
+					.root = (size_t)-1, .quarantine = true};
+		char *reason = fmt("selected by the rule's rows query on source '%s'",
+				   p->rs->v[rk->rule].source);
+		a.key = TAKE_PTR(rk->key);
+		int k = push(p, &a, reason);
+		if (k < 0) {
+			free(a.key);
+			return k;
+		}
+	}
+	return 0;
 }
 
 int planner_finish(struct planner *p, struct plan **ret)
 {
 	if (p->root != (size_t)-1)
 		return -EINVAL;
+	int r = push_row_actions(p);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(p->pl);
 	planner_free(p);
 	return 0;

@@ -357,10 +357,14 @@ static int restore_one(struct apply *a, struct act *x, struct reaper_restore_cb 
 	struct qroot *q = ri == (size_t)-1 ? NULL : apply_qroot(a, ri);
 	struct appdb *app = NULL;
 	bool rows = x->rows > 0 && x->source;
+	/* Rows-only actions (row rules) are named by their key. */
+	const char *droot = x->qpath ? x->root : "rows of key";
+	const char *dpath = x->qpath ? x->path : strempty(x->key);
+	size_t dlen = x->qpath ? x->path_len : strlen(dpath);
 	int r;
 
-	if (!q)
-		return cb->report(x->id, x->root, x->path, x->path_len, -ENOENT,
+	if (!q && x->qpath)
+		return cb->report(x->id, droot, dpath, dlen, -ENOENT,
 				  a->res->error ? a->res->error : "root unavailable", cb->ud);
 	if (rows) {
 		size_t si = source_index(a->cfg, x->source);
@@ -373,14 +377,14 @@ static int restore_one(struct apply *a, struct act *x, struct reaper_restore_cb 
 			const char *why = app ? appdb_errmsg(app) : "source unavailable";
 			if (app)
 				appdb_rollback(app);
-			return cb->report(x->id, x->root, x->path, x->path_len, r, why, cb->ud);
+			return cb->report(x->id, droot, dpath, dlen, r, why, cb->ud);
 		}
 	}
-	r = qroot_restore(q, x->qpath, x->path, &x->fid);
+	r = x->qpath ? qroot_restore(q, x->qpath, x->path, &x->fid) : 0;
 	if (r < 0) {
 		if (app)
 			appdb_rollback(app);
-		return cb->report(x->id, x->root, x->path, x->path_len, r,
+		return cb->report(x->id, droot, dpath, dlen, r,
 				  r == -EEXIST ? "a file has been created at that path since; "
 						 "refusing to overwrite it"
 				  : r == -ESTALE ? "the quarantined file has changed"
@@ -388,8 +392,9 @@ static int restore_one(struct apply *a, struct act *x, struct reaper_restore_cb 
 				  cb->ud);
 	}
 	if (app && (r = appdb_commit(app)) < 0) {
-		(void)qroot_quarantine(q, x->path, x->qpath, &x->fid);
-		return cb->report(x->id, x->root, x->path, x->path_len, r, appdb_errmsg(app),
+		if (x->qpath)
+			(void)qroot_quarantine(q, x->path, x->qpath, &x->fid);
+		return cb->report(x->id, droot, dpath, dlen, r, appdb_errmsg(app),
 				  cb->ud);
 	}
 	r = journal_begin(a->j);
@@ -399,7 +404,7 @@ static int restore_one(struct apply *a, struct act *x, struct reaper_restore_cb 
 		r = journal_commit(a->j);
 	if (r < 0)
 		return r;
-	return cb->report(x->id, x->root, x->path, x->path_len, 0, NULL, cb->ud);
+	return cb->report(x->id, droot, dpath, dlen, 0, NULL, cb->ud);
 }
 
 int reaper_restore(struct reaper_lock *lock, const struct config *cfg, const char *catalog_path,
@@ -414,7 +419,7 @@ int reaper_restore(struct reaper_lock *lock, const struct config *cfg, const cha
 
 	if (!lock)
 		return -ENOLCK;
-	ff.quarantined = true;
+	ff.restorable = true;
 	r = standalone(cfg, catalog_path, &a, &res, &o);
 	if (r >= 0)
 		r = journal_foreach(a.j, &ff, collect, &l);

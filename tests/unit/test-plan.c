@@ -336,6 +336,38 @@ static void test_vectors_and_rows(void **state)
 	teardown_rules(&fx);
 }
 
+static void test_row_rule_takes_its_files(void **state)
+{
+	static const char *const spec[] = {"old-files", "source=webui",
+					   "rows=SELECT id FROM file WHERE created_at < 0", NULL,
+					   NULL};
+	struct fx fx;
+	struct planner *p = NULL;
+	struct plan *pl = NULL;
+	setup_rules(&fx, spec);
+	assert_int_equal(planner_new(&fx.cfg, fx.rs, NOW, &p), 0);
+	assert_int_equal(planner_add_row_key(p, 0, "k1"), 0);
+	assert_int_equal(planner_add_row_key(p, 0, "k2"), 0);
+	assert_int_equal(planner_add_row_key(p, 0, "k3"), 0);
+	assert_int_equal(planner_root_begin(p, 0, 7, 0, 0, false), 0);
+	struct plan_file f1 = file("k1_a", "k1", 1 * H, PLAN_REF_OWNED_DEAD);
+	struct plan_file f2 = file("k2_b", "k2", 1 * H, PLAN_REF_HELD);
+	assert_int_equal(planner_add_file(p, &f1), 0);
+	assert_int_equal(planner_add_file(p, &f2), 0);
+	assert_int_equal(planner_root_end(p), 0);
+	assert_int_equal(planner_finish(p, &pl), 0);
+	/* k1: file and rows together; k2: its file is live, rows only; k3: rows only. */
+	assert_int_equal(pl->n_actions, 3);
+	assert_int_equal(pl->actions[0].kind, PLAN_REMOVE_FILE_ROWS);
+	assert_string_equal(pl->actions[0].key, "k1");
+	assert_int_equal(pl->actions[1].kind, PLAN_REMOVE_ROWS);
+	assert_string_equal(pl->actions[1].key, "k2");
+	assert_int_equal(pl->actions[2].kind, PLAN_REMOVE_ROWS);
+	assert_string_equal(pl->actions[2].key, "k3");
+	plan_free(pl);
+	teardown_rules(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_min_free),
 		cmocka_unit_test(test_breaker),
 		cmocka_unit_test(test_vectors_and_rows),
+		cmocka_unit_test(test_row_rule_takes_its_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
