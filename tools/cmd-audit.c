@@ -134,18 +134,37 @@ static int scan_roots(struct fsdctl *ctx)
 	return 0;
 }
 
-static void record_run(struct fsdctl *ctx, int64_t run_id, const struct audit_totals *t, int r)
+/* The report, and the first failure's words for the run record. */
+struct audit_out {
+	struct report *rep;
+	char *first_error;
+};
+
+static int out_finding(const struct audit_finding *f, void *ud)
 {
-	_cleanup_free_ char *detail = report_totals_json(t), *err = NULL;
-	if (r < 0 && asprintf(&err, "%s", strerror(-r)) < 0)
-		err = NULL;
+	struct audit_out *o = ud;
+	return report_finding(f, o->rep);
+}
+
+static void out_error(int error, const char *message, void *ud)
+{
+	struct audit_out *o = ud;
+	if (!o->first_error)
+		o->first_error = strdup(message);
+	report_error(error, message, o->rep);
+}
+
+static void record_run(struct fsdctl *ctx, int64_t run_id, const struct audit_totals *t, int r,
+		       const char *error)
+{
+	_cleanup_free_ char *detail = report_totals_json(t);
 	struct catalog_run run = {
 		.id = run_id,
 		.ended_ns = now_ns(),
 		.findings = t->findings,
 		.errors = t->errors + (r < 0 && t->errors == 0),
 		.outcome = r < 0 ? "failed" : t->findings ? "findings" : "ok",
-		.error = err,
+		.error = r < 0 ? (error ? error : strerror(-r)) : NULL,
 		.detail = detail,
 	};
 	int k = catalog_run_end(ctx->cat, &run);
@@ -155,19 +174,20 @@ static void record_run(struct fsdctl *ctx, int64_t run_id, const struct audit_to
 }
 
 static int audit_and_report(struct fsdctl *ctx, const struct audit_args *a,
-			    struct audit_totals *t)
+			    struct audit_totals *t, char **ret_error)
 {
-	struct report *rep = NULL;
-	int r = report_new(stdout, ctx->json, ctx->cfg, a->now_ns, a->categories, &rep);
+	struct audit_out out = {};
+	int r = report_new(stdout, ctx->json, ctx->cfg, a->now_ns, a->categories, &out.rep);
 	if (r < 0)
 		return log_error_errno(r, "Failed to start the report: %m");
 	struct audit_options o = {.now_ns = a->now_ns, .categories = a->categories};
-	struct audit_sink sink = {.finding = report_finding, .error = report_error, .ud = rep};
+	struct audit_sink sink = {.finding = out_finding, .error = out_error, .ud = &out};
 	r = audit_run(ctx->cat, ctx->cfg, &o, &sink, t);
-	int k = report_finish(rep, t, r >= 0);
-	report_free(rep);
+	int k = report_finish(out.rep, t, r >= 0);
+	report_free(out.rep);
 	if (k < 0 && r >= 0)
 		r = log_error_errno(k, "Failed to write the report: %m");
+	*ret_error = out.first_error;
 	return r;
 }
 
@@ -175,6 +195,7 @@ int cmd_audit(struct fsdctl *ctx, int argc, char **argv)
 {
 	struct audit_args a = {};
 	struct audit_totals t = {};
+	_cleanup_free_ char *error = NULL;
 	int64_t run_id = 0;
 	int r;
 
@@ -193,8 +214,8 @@ int cmd_audit(struct fsdctl *ctx, int argc, char **argv)
 	if (!a.no_scan)
 		r = scan_roots(ctx);
 	if (r >= 0)
-		r = audit_and_report(ctx, &a, &t);
-	record_run(ctx, run_id, &t, r);
+		r = audit_and_report(ctx, &a, &t, &error);
+	record_run(ctx, run_id, &t, r, error);
 	if (r < 0)
 		return EXIT_ERROR;
 	return t.findings ? EXIT_FINDINGS : EXIT_CLEAN;

@@ -234,8 +234,9 @@ check_eq "  nothing that depends on the source is reported" "" \
 	"$(jq -r '.findings[] | select(.category | test("orphan|pending|dangling|unreferenced")) | .category' "$T/missing.json")"
 check_eq "  the catalog's own findings still are" 2 \
 	"$(jq '.totals.duplicate.count' "$T/missing.json")"
-check_eq "  the run is recorded as failed" "failed" \
-	"$(sqlite3 "$T/catalog.db" "SELECT outcome FROM runs WHERE kind = 'audit' ORDER BY id DESC LIMIT 1")"
+check_eq "  the run is recorded as failed, with the reason" \
+	"failed|source 'webui': database '$W/webui.db': no such file" \
+	"$(sqlite3 "$T/catalog.db" "SELECT outcome, error FROM runs WHERE kind = 'audit' ORDER BY id DESC LIMIT 1")"
 
 coproc LOCKER { sqlite3 "$W/webui.db" 2>&1; }
 locker=$LOCKER_PID
