@@ -237,13 +237,11 @@ static int save_rows(struct appdb *a, struct rmstmt *m, const char *key, unsigne
 	return r;
 }
 
-int appdb_remove_key(struct appdb *a, const char *key, appdb_save_fn save, void *ud)
+static int remove_all(struct appdb *a, const char *key, appdb_save_fn save, void *ud)
 {
 	unsigned seq = 0;
 	int total = 0;
 
-	if (a->n_rm == 0)
-		return a_fail(a, -EINVAL, "no remove statements configured");
 	for (size_t i = 0; i < a->n_rm; i++) {
 		int r = save_rows(a, &a->rm[i], key, &seq, save, ud);
 		if (r < 0)
@@ -256,6 +254,27 @@ int appdb_remove_key(struct appdb *a, const char *key, appdb_save_fn save, void 
 		total += sqlite3_changes(a->db);
 	}
 	return total;
+}
+
+/* One key is all or nothing inside the batch's transaction: a savepoint
+ * undoes the child rows already deleted when a later statement fails. */
+int appdb_remove_key(struct appdb *a, const char *key, appdb_save_fn save, void *ud)
+{
+	int r;
+
+	if (a->n_rm == 0)
+		return a_fail(a, -EINVAL, "no remove statements configured");
+	r = exec(a, "SAVEPOINT fsd_key");
+	if (r < 0)
+		return r;
+	r = remove_all(a, key, save, ud);
+	if (r < 0) {
+		sqlite3_exec(a->db, "ROLLBACK TO fsd_key", NULL, NULL, NULL);
+		sqlite3_exec(a->db, "RELEASE fsd_key", NULL, NULL, NULL);
+		return r;
+	}
+	int k = exec(a, "RELEASE fsd_key");
+	return k < 0 ? k : r;
 }
 
 int appdb_key_exists(struct appdb *a, const char *key)

@@ -357,6 +357,10 @@ static void check_rule(struct errs *e, struct rule *r, const struct config *cfg)
 		err(e, r->line, r, "group = only applies to keep-* rules");
 	if (r->grace_ns && !r->unreferenced)
 		err(e, r->line, r, "grace = only applies with unreferenced = yes");
+	if (!r->quarantine && (r->has_expire_rows || r->rows))
+		err(e, r->line, r, "quarantine = no with %s: rows are removed with their files, "
+				   "and only a quarantined file can be restored with them",
+		    r->rows ? "rows" : "expire-rows");
 	if (r->rows && !r->source)
 		err(e, r->line, r, "rows = needs source = NAME (the database to run it on)");
 	if (r->rows && !strstr(r->rows, ":cutoff") && r->rows_age_ns)

@@ -211,6 +211,8 @@ static void test_rows_rule(void **state)
 	assert_non_null(rs->v[0].rows);
 	assert_int_equal(rs->v[0].rows_age_ns, 90LL * 86400 * 1000000000LL);
 	rules_free(rs);
+	const char *noq[] = {"roots", "uploads", "expire-rows", "30d", "quarantine", "no", NULL};
+	expect_error("x", noq, "only a quarantined file can be restored");
 	const char *nos[] = {"rows", "SELECT id FROM chat", NULL};
 	expect_error("x", nos, "needs source");
 	const char *nc[] = {"source", "webui", "rows", "SELECT id FROM chat WHERE t < :cutoff",
