@@ -93,4 +93,15 @@ check_eq "restore: rows and links back (parents first)" "gone1,new1,old1,old2|ne
 	"$(sqlite3 "$T/app.db" "SELECT group_concat(id) FROM (SELECT id FROM f ORDER BY id); SELECT group_concat(f_id) FROM (SELECT f_id FROM link ORDER BY f_id)" | paste -sd'|')"
 check "restore: files back" test -f "$R/old1_a" -a -f "$R/old2_b"
 check "restore: the dumps too" test -f "$B/webui/webui-9.sql"
+
+# A remove statement that fails half-way through a key (after its link row
+# went): that key is all or nothing, its file goes back, the others proceed.
+sqlite3 "$T/app.db" "CREATE TRIGGER keep_old1 BEFORE DELETE ON f WHEN old.id = 'old1'
+	BEGIN SELECT RAISE(ABORT, 'old1 is precious'); END;"
+check_exit "a failing removal: partial run" 1 run_to "$T/apply2.json" "$T/apply2.err" "$FSDCTL" reap "${C[@]}" --now "$NOW" --apply --json
+check "a failing removal: one failed, the others done" jqt '.applied.failed == 1 and .applied.rows >= 2' "$T/apply2.json"
+check_eq "a failing removal: its link row is back" "new1,old1" \
+	"$(sqlite3 "$T/app.db" "SELECT group_concat(f_id) FROM (SELECT f_id FROM link ORDER BY f_id)")"
+check "a failing removal: its file is back in place" test -f "$R/old1_a"
+check "a failing removal: the other file went" test ! -e "$R/old2_b"
 done_testing
