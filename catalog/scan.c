@@ -654,11 +654,23 @@ static int apply_one(struct scan *s, struct job *j)
 	}
 }
 
+/* Before the walker blocks on the pool: a batch that has been open for a
+ * while is committed, so that other writers are not kept waiting for as
+ * long as the hashing of a few large files takes. */
+static int batch_before_wait(struct scan *s)
+{
+	if (catalog_in_transaction(s->c) && mono_ns() - s->batch_start >= BATCH_NS / 5)
+		return batch_flush(s);
+	return 0;
+}
+
 static int apply_results(struct scan *s, bool wait)
 {
 	int r = 0;
 
 	for (;;) {
+		if (wait && (r = batch_before_wait(s)) < 0)
+			return r;
 		struct job *j = pool_take_done(&s->pool, wait);
 		if (!j)
 			return r;
@@ -700,6 +712,13 @@ static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t 
 	/* Results are applied before queueing more, so that they never pile up. */
 	r = apply_results(s, false);
 	pthread_mutex_lock(&p->lock);
+	if (p->queued >= QUEUE_MAX) {
+		pthread_mutex_unlock(&p->lock);
+		int k = batch_before_wait(s);
+		if (k < 0 && r >= 0)
+			r = k;
+		pthread_mutex_lock(&p->lock);
+	}
 	while (p->queued >= QUEUE_MAX) {
 		p->waits_space = true;
 		pthread_cond_wait(&p->space, &p->lock);
@@ -1251,6 +1270,7 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 	o = o ?: &defaults;
 	r = scan_setup(s, c, root_id, root, o);
 	if (r < 0) {
+		pool_stop(&s->pool);
 		keyer_free(s->keyer);
 		free(s);
 		return r;
@@ -1399,6 +1419,7 @@ int scan_path(struct catalog *c, int64_t root_id, const struct config_root *root
 		return -ENOMEM;
 	r = scan_setup(s, c, root_id, root, o ?: &defaults);
 	if (r < 0) {
+		pool_stop(&s->pool);
 		keyer_free(s->keyer);
 		free(s);
 		return r;
