@@ -280,6 +280,7 @@ struct vwork {
 	char **segrows;     /* segments whose rows are orphans */
 	int64_t *ids;       /* journal ids, in the order above */
 	size_t n;
+	uint64_t bytes; /* index directories' size, as planned */
 };
 
 static bool is_row_action(const struct journal_action *ja)
@@ -330,6 +331,7 @@ static int gather(struct apply *a, struct vwork *w)
 		const struct plan_action *pa = &a->pl->actions[i];
 		if (pa->kind < PLAN_REMOVE_COLLECTION || !pa->store || !streq(pa->store, w->v->name))
 			continue;
+		w->bytes += (uint64_t)MAX(pa->size, 0);
 		if (pa->kind == PLAN_REMOVE_COLLECTION)
 			r = strv_extend(&w->collections, pa->target);
 		else if (pa->kind == PLAN_REMOVE_VECTOR_DIR)
@@ -443,6 +445,7 @@ static int store_run(struct apply *a, struct vwork *w)
 	remove_dirs(a, w->v->path, vecdirs);
 	remove_dirs(a, w->v->path, w->dirs);
 	a->res->actions += w->n;
+	a->res->bytes += w->bytes;
 	return set_all(a, w, JOURNAL_DONE, NULL);
 }
 
