@@ -3,7 +3,8 @@
  * One request per connection: the client sends one line, "COMMAND [ARG]\n";
  * the daemon answers "ok\n" or "error: MESSAGE\n", then the body, and
  * closes the connection. Commands: status [json], metrics, scan [ROOT],
- * pause, resume, reload, reap, ping. */
+ * pause, resume, reload, run (the scheduled job), reap [apply] (the
+ * reaper's plan, applied with "apply"), ping. */
 #pragma once
 
 #include <errno.h>

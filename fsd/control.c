@@ -4,6 +4,7 @@
  * request line per connection, answered on the loop thread (see
  * fsd/control-proto.h for the protocol). */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,6 +160,35 @@ static int cmd_job(struct daemon *d, FILE *out)
 	return r;
 }
 
+/* "reap" plans (and records the plan); "reap apply" applies it, past the
+ * breaker, under the reaper lock, whatever [daemon] apply says: whoever
+ * may use this socket may run fsdctl reap --apply too. */
+static int cmd_reap(struct daemon *d, const char *arg, FILE *out)
+{
+	struct reap_summary sum;
+	bool apply = arg && streq(arg, "apply");
+
+	if (arg && !apply) {
+		fprintf(out, "error: 'reap' takes nothing or 'apply', not '%s'\n", arg);
+		return -EINVAL;
+	}
+	free(d->last_error);
+	d->last_error = NULL;
+	int r = daemon_reap(d, "request", apply, &sum);
+	if (r < 0 && !sum.applied) {
+		fprintf(out, "error: %s\n", d->last_error ? d->last_error : strerror(-r));
+		return r;
+	}
+	fprintf(out, "ok\nplanned %zu actions, %" PRIu64 " files, %" PRIu64 " bytes\n",
+		sum.actions, sum.files, sum.bytes);
+	if (sum.applied)
+		fprintf(out, "applied (run %" PRId64 "): %" PRIu64 " files, %" PRIu64
+			     " bytes; %" PRIu64 " skipped, %" PRIu64 " failed, %" PRIu64 " deferred\n",
+			sum.run_id, sum.done_files, sum.done_bytes, sum.skipped, sum.failed,
+			sum.deferred);
+	return 0;
+}
+
 static void handle(struct daemon *d, char *line, FILE *out)
 {
 	char *arg = strchr(line, ' ');
@@ -178,13 +208,15 @@ static void handle(struct daemon *d, char *line, FILE *out)
 		fprintf(out, "ok\n%s\n", d->paused ? "paused" : "running");
 	} else if (streq(line, "reload"))
 		(void)cmd_reload(d, out);
-	else if (streq(line, "reap") || streq(line, "run"))
+	else if (streq(line, "run"))
 		(void)cmd_job(d, out);
+	else if (streq(line, "reap"))
+		(void)cmd_reap(d, arg, out);
 	else if (streq(line, "ping"))
 		fprintf(out, "ok\npong\n");
 	else
 		fprintf(out, "error: unknown command '%s'; expected status, metrics, scan, pause, "
-			     "resume, reload, reap or ping\n",
+			     "resume, reload, run, reap or ping\n",
 			line);
 }
 

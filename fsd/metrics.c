@@ -278,6 +278,8 @@ static int status_text(struct daemon *d, FILE *f, const struct catalog_root_stat
 		format_duration(a, sizeof a, now_ns() - d->started_ns),
 		d->paused ? "paused" : "watching", idle ? ", idle" : ", busy");
 	fprintf(f, "catalog  %s\nconfig   %s\n", d->catalog_path, strempty(d->cfg->file));
+	if (http_address(d))
+		fprintf(f, "http     http://%s/\n", http_address(d));
 	fprintf(f, "roots:\n");
 	for (size_t i = 0; i < d->n_roots; i++) {
 		struct droot *r = &d->roots[i];

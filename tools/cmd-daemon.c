@@ -1,5 +1,6 @@
 /* fsdctl daemon: tells the running fsd to scan, pause or resume event
- * handling, reload its configuration, or run its scheduled job now. */
+ * handling, reload its configuration, run its scheduled job now, or reap
+ * (plan, or apply). */
 #include "common/log.h"
 #include "tools/commands.h"
 #include "tools/daemon-client.h"
@@ -14,12 +15,15 @@ static void usage(FILE *f)
 		   "  resume       handle events again\n"
 		   "  reload       re-read the configuration (a bad one is refused, the old kept)\n"
 		   "  run          run the scheduled job (reap or scan) now\n"
+		   "  reap [apply] plan as fsdctl reap does (and record the plan); with\n"
+		   "               'apply', apply it (breaker and reaper lock as for --apply)\n"
 		   "  ping         check that the daemon answers\n");
 }
 
 int cmd_daemon(struct fsdctl *ctx, int argc, char **argv)
 {
-	static const char *const verbs[] = {"scan", "pause", "resume", "reload", "run", "ping"};
+	static const char *const verbs[] = {"scan",   "pause", "resume", "reload",
+					    "run",    "reap",  "ping"};
 	const char *opt;
 	_cleanup_free_ char *socket = NULL;
 	char request[512];
@@ -32,7 +36,8 @@ int cmd_daemon(struct fsdctl *ctx, int argc, char **argv)
 	bool known = false;
 	for (size_t i = 0; n > 0 && i < ELEMENTSOF(verbs); i++)
 		known = known || streq(argv[optind], verbs[i]);
-	if (!known || n > 2 || (n == 2 && !streq(argv[optind], "scan"))) {
+	if (!known || n > 2 || (n == 2 && !streq(argv[optind], "scan") &&
+				!(streq(argv[optind], "reap") && streq(argv[optind + 1], "apply")))) {
 		usage(stderr);
 		return EXIT_ERROR;
 	}

@@ -36,6 +36,8 @@ want=$(jq '.plan.actions | length' "$T/plan.json")
 check "fsdctl reap plans something on the demo" test "$want" -gt 0
 check_eq "the daemon recorded the same plan" "$want" \
 	"$(sqlite3 "$CAT" "SELECT findings FROM runs WHERE kind = 'reap-plan' ORDER BY id DESC LIMIT 1")"
+check_grep "fsdctl daemon reap plans the same" "^planned $want actions" <(ctl daemon reap)
+check_exit "fsdctl daemon reap refuses a stray argument" 2 ctl daemon reap now 2>/dev/null
 check_eq "apply = no changes nothing on disk" "$before" "$(files_on_disk)"
 check "and nothing is quarantined" test ! -e "$DATA/uploads/.fsd-quarantine"
 
