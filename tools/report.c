@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "catalog/hash.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
 #include "tools/fsdctl.h"
@@ -436,7 +437,7 @@ void report_error(int error, const char *message, void *ud)
 
 	if (asprintf(&e, "%s\t%s", name ? name : "EIO", message) >= 0)
 		(void)strv_extend(&r->errors, e);
-	fprintf(stderr, "fsdctl audit: %s\n", message);
+	log_error("%s", message);
 }
 
 static void text_section(struct report *r, enum audit_category c, const struct audit_totals *t)
