@@ -22,7 +22,8 @@
  *   -EINVAL  a query failed (SQL error, wrong columns, keys out of order)
  *   -EROFS   a write (refsource_remove) on a read-only handle
  * Callers fail closed: after an error nothing that depends on the source
- * may be reported or planned as unreferenced. Nothing here logs above debug. */
+ * may be reported or planned as unreferenced. Nothing here logs above debug.
+ * A handle and its iterators belong to one thread at a time. */
 #pragma once
 
 #include <stdbool.h>
