@@ -636,6 +636,10 @@ static int handle_event(struct daemon *d, const struct inotify_event *ev)
 	}
 	if (ev->len == 0)
 		return 0;
+	/* A new file is recorded when it is closed after writing (or moved
+	 * in); its creation alone needs nothing. */
+	if ((ev->mask & (IN_CREATE | IN_ISDIR)) == IN_CREATE)
+		return 0;
 	size_t name_len = strnlen(ev->name, ev->len), len;
 	char *path = node_path(n, ev->name, name_len, &len);
 	if (!path)
