@@ -1020,13 +1020,11 @@ int catalog_dir_children(struct catalog *c, int64_t root_id, const char *dir, si
 			 int (*cb)(const char *name, size_t len, void *ud), void *ud)
 {
 	/* Above every path (PATH_MAX bytes) that can be stored. */
-	static char top[4097];
+	static const char top[4097] = {[0 ... 4096] = (char)0xff};
 	_cleanup_free_ char *lo = NULL, *hi = NULL, *e = NULL, *probe = NULL;
 	size_t plen = dir_len ? dir_len + 1 : 0, lo_len, elen = 0, plen2 = 0;
 	int r;
 
-	if (!top[0])
-		memset(top, 0xff, sizeof(top));
 	r = subtree_bounds(dir, dir_len, &lo, &hi);
 	if (r < 0)
 		return r;
