@@ -2,39 +2,31 @@
  * fd-relatively (getdents64 + statx with AT_SYMLINK_NOFOLLOW), compares it
  * with that directory's catalog rows loaded in one query, and hands the
  * files that need reading to a pool of hashing threads through a bounded
- * queue. Results come back to the walking thread, which alone writes the
- * catalog, in batched transactions. Memory holds one directory listing
- * per level of the current path plus the queue, never the tree.
+ * queue (scan-pool.c). Results come back to the walking thread, which
+ * alone writes the catalog, in batched transactions. Memory holds one
+ * directory listing per level of the current path plus the queue, never
+ * the tree.
  *
  * Safety: directories are opened with O_NOFOLLOW relative to their
- * parent, files with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
- * RESOLVE_NO_XDEV) where the kernel has it (else O_NOFOLLOW); mount points
- * (another device, another mount id, or STATX_ATTR_MOUNT_ROOT, which
- * catches bind mounts of the same filesystem) are not entered. */
+ * parent and checked again once open; mount points (another device,
+ * another mount id, or STATX_ATTR_MOUNT_ROOT, which catches bind mounts of
+ * the same filesystem) are not entered; symlinks and special files are
+ * never opened. */
 #include "catalog/scan.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <linux/openat2.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <inttypes.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "catalog/catalog-internal.h"
-#include "catalog/hash.h"
 #include "catalog/key.h"
-#include "common/failpoint.h"
+#include "catalog/scan-internal.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
 
-#define QUEUE_MAX 1024
-#define HASH_BUF (512 * 1024)
 /* A commit rewrites every page the batch dirtied (the hash index is
  * random-ordered, so nearly all of it): fewer, larger batches cost far
  * less. The time bound keeps other writers' waits short. */
@@ -43,66 +35,6 @@
 #define PROGRESS_NS (100 * 1000000LL)
 #define DEPTH_MAX 512
 #define DEFER_INDEXES_MIN 20000
-#define KEY_MAX 4096
-
-/* A directory fd shared by the jobs queued from it; the last user closes. */
-struct dirref {
-	int fd;
-	atomic_int refs;
-};
-
-/* What the scanner knows of a file: from statx, or from a catalog row. */
-struct meta {
-	int64_t size, mtime_ns, ctime_ns;
-	uint64_t ino, dev;
-	uint32_t mode;
-};
-
-/* The catalog row of a file, as far as the comparison needs it. */
-struct old {
-	bool exists, hashed;
-	struct catalog_hash hash;
-	struct meta m;
-	enum catalog_state state;
-	unsigned flags;
-};
-
-/* One file to hash. The walker fills the input half; a worker fills
- * the result half (res, error, hash, bytes, got). */
-struct job {
-	struct job *next;
-	struct dirref *dir;
-	struct meta seen;
-	struct old old;
-	/* RES_SKIP: no longer a regular file of this filesystem. */
-	enum { RES_OK, RES_UNCHANGED, RES_VANISHED, RES_SKIP, RES_UNREADABLE } res;
-	int error;
-	struct catalog_hash hash;
-	uint64_t bytes;
-	struct meta got;
-	char *key; /* derived on the hashing thread, malloc'd; NULL: none */
-	size_t name_off, path_len;
-	char path[];
-};
-
-/* Where the root is: what "the root's filesystem" means for the walk. */
-struct fsid {
-	uint64_t dev, mnt_id;
-	bool have_mnt_id, one_fs;
-};
-
-struct pool {
-	pthread_mutex_t lock;
-	pthread_cond_t more, space, done_cond;
-	struct job *head, *tail, *done;
-	unsigned queued, busy, idle;
-	bool waits_space, waits_done; /* the walker sleeps on space / done_cond */
-	bool stop, verify;
-	const struct fsid *fs;
-	const struct keyer *keyer;
-	pthread_t *threads;
-	unsigned n_threads;
-};
 
 struct scan {
 	struct catalog *c;
@@ -143,304 +75,6 @@ struct rows {
 	size_t dir_len;
 	bool want_keys;
 };
-
-static void dirref_put(struct dirref *d)
-{
-	if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
-		close(d->fd);
-		free(d);
-	}
-}
-
-static struct dirref *dirref_new(int fd)
-{
-	struct dirref *d = malloc(sizeof(*d));
-	if (!d)
-		return NULL;
-	d->fd = fd;
-	atomic_init(&d->refs, 1);
-	return d;
-}
-
-static int64_t ts_ns(const struct statx_timestamp *t)
-{
-	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
-}
-
-static void meta_from_statx(const struct statx *sx, struct meta *m)
-{
-	*m = (struct meta){
-		.size = (int64_t)sx->stx_size,
-		.mtime_ns = ts_ns(&sx->stx_mtime),
-		.ctime_ns = ts_ns(&sx->stx_ctime),
-		.ino = sx->stx_ino,
-		.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
-		.mode = sx->stx_mode,
-	};
-}
-
-static void meta_from_stat(const struct stat *st, struct meta *m)
-{
-	*m = (struct meta){
-		.size = st->st_size,
-		.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
-		.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
-		.ino = st->st_ino,
-		.dev = st->st_dev,
-		.mode = st->st_mode,
-	};
-}
-
-static bool is_mount_point(const struct fsid *fs, const struct statx *sx)
-{
-	if (!fs->one_fs)
-		return false;
-	if (makedev(sx->stx_dev_major, sx->stx_dev_minor) != fs->dev)
-		return true;
-	if ((sx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	    (sx->stx_attributes & STATX_ATTR_MOUNT_ROOT))
-		return true;
-	return fs->have_mnt_id && (sx->stx_mask & STATX_MNT_ID) && sx->stx_mnt_id != fs->mnt_id;
-}
-
-static int statx_entry(int dfd, const char *name, struct statx *sx)
-{
-	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-		  STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME |
-			  STATX_MNT_ID,
-		  sx) < 0)
-		return -errno;
-	return 0;
-}
-
-/* The quick-check: size, mtime, ctime and inode as the catalog has them. */
-static bool quick_same(const struct old *o, const struct meta *m)
-{
-	return o->exists && o->state == CATALOG_PRESENT && o->hashed && o->m.size == m->size &&
-	       o->m.mtime_ns == m->mtime_ns && o->m.ctime_ns == m->ctime_ns && o->m.ino == m->ino;
-}
-
-/* ---- hashing workers ---- */
-
-static atomic_int no_openat2;
-
-static int open_beneath(int dirfd, const char *name, bool one_fs)
-{
-	int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-
-	if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
-		struct open_how how = {
-			.flags = (uint64_t)flags,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-				   (one_fs ? RESOLVE_NO_XDEV : 0),
-		};
-		long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-			return fd < 0 ? -errno : (int)fd;
-		/* Seccomp filters answer EPERM for syscalls they do not know. */
-		atomic_store(&no_openat2, 1);
-	}
-	int fd = openat(dirfd, name, flags);
-	return fd < 0 ? -errno : fd;
-}
-
-static int classify_error(struct job *j, int r)
-{
-	j->error = -r;
-	if (r == -ENOENT)
-		j->res = RES_VANISHED;
-	/* No longer a regular file of this filesystem (a symlink, another
-	 * type, a mount point) since it was listed. */
-	else if (r == -ELOOP || r == -ENOTDIR || r == -EXDEV || r == -EISDIR)
-		j->res = RES_SKIP;
-	else
-		j->res = RES_UNREADABLE;
-	return r;
-}
-
-/* Takes the file's metadata (unless the walker did) and decides whether
- * its content must be read. Returns 1 to read it, 0 if done. */
-static int check_job(struct pool *p, struct job *j)
-{
-	struct statx sx;
-	int r;
-
-	/* A file to be read anyway needs no statx of its own where openat2()
-	 * refuses symlinks and mount crossings: fstat() of the open file
-	 * gives the metadata, and says whether it is a regular file. */
-	if (!j->seen.mode && (p->verify || !j->old.exists) &&
-	    !atomic_load_explicit(&no_openat2, memory_order_relaxed))
-		return 1;
-	if (!j->seen.mode) {
-		r = statx_entry(j->dir->fd, j->path + j->name_off, &sx);
-		if (r < 0)
-			return classify_error(j, r), 0;
-		if (!S_ISREG(sx.stx_mode) || is_mount_point(p->fs, &sx))
-			return classify_error(j, -EISDIR), 0;
-		meta_from_statx(&sx, &j->seen);
-	}
-	if (!p->verify && quick_same(&j->old, &j->seen)) {
-		j->res = RES_UNCHANGED;
-		return 0;
-	}
-	return 1;
-}
-
-static void hash_job(struct pool *p, struct job *j, void *buf)
-{
-	struct stat st;
-	int r;
-
-	if (check_job(p, j) == 0)
-		return;
-	r = FAILPOINT("scan-before-hash");
-	if (r < 0) {
-		classify_error(j, r);
-		return;
-	}
-	_cleanup_close_ int fd = open_beneath(j->dir->fd, j->path + j->name_off, p->fs->one_fs);
-	if (fd < 0) {
-		struct statx sx;
-		/* An unreadable file's row still gets its metadata. */
-		if (classify_error(j, fd) && j->res == RES_UNREADABLE && !j->seen.mode &&
-		    statx_entry(j->dir->fd, j->path + j->name_off, &sx) == 0)
-			meta_from_statx(&sx, &j->seen);
-		return;
-	}
-	if (fstat(fd, &st) < 0) {
-		classify_error(j, -errno);
-		return;
-	}
-	if (!S_ISREG(st.st_mode) || (p->fs->one_fs && st.st_dev != p->fs->dev)) {
-		classify_error(j, -EISDIR);
-		return;
-	}
-	meta_from_stat(&st, &j->got);
-	if (!j->seen.mode)
-		j->seen = j->got;
-	r = hash_fd_buf(fd, buf, HASH_BUF, st.st_size, &j->hash, &j->bytes);
-	if (r < 0) {
-		classify_error(j, r);
-		return;
-	}
-	j->res = RES_OK;
-	/* A regex over the name costs microseconds: here, not on the walker. */
-	char key[KEY_MAX];
-	if (keyer_derive(p->keyer, j->path, j->path_len, &j->hash, key, sizeof(key)) > 0)
-		j->key = strdup(key); /* out of memory: no key, as for a too long one */
-}
-
-static void log_thread_cpu(const char *who)
-{
-	struct rusage ru;
-
-	if (log_get_max_level() < LOG_DEBUG || getrusage(RUSAGE_THREAD, &ru) < 0)
-		return;
-	log_debug("scan: %s used %ld.%03lds user, %ld.%03lds system", who, (long)ru.ru_utime.tv_sec,
-		  (long)ru.ru_utime.tv_usec / 1000, (long)ru.ru_stime.tv_sec,
-		  (long)ru.ru_stime.tv_usec / 1000);
-}
-
-static void *worker(void *arg)
-{
-	struct pool *p = arg;
-	_cleanup_free_ void *buf = malloc(HASH_BUF);
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!p->head && !p->stop) {
-			p->idle++;
-			pthread_cond_wait(&p->more, &p->lock);
-			p->idle--;
-		}
-		if (!p->head)
-			break;
-		struct job *j = p->head;
-		p->head = j->next;
-		if (!p->head)
-			p->tail = NULL;
-		p->queued--;
-		p->busy++;
-		/* Wake a walker waiting for room only once half the queue is
-		 * free: one wake-up per many jobs, not one per job. */
-		if (p->waits_space && p->queued <= QUEUE_MAX / 2) {
-			p->waits_space = false;
-			pthread_cond_signal(&p->space);
-		}
-		pthread_mutex_unlock(&p->lock);
-
-		if (buf)
-			hash_job(p, j, buf);
-		else
-			classify_error(j, -ENOMEM);
-
-		pthread_mutex_lock(&p->lock);
-		p->busy--;
-		j->next = p->done;
-		p->done = j;
-		if (p->waits_done) {
-			p->waits_done = false;
-			pthread_cond_signal(&p->done_cond);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	log_thread_cpu("hashing thread");
-	return NULL;
-}
-
-static int pool_start(struct pool *p, unsigned n, const struct fsid *fs,
-		      const struct keyer *keyer, bool verify)
-{
-	*p = (struct pool){.fs = fs, .keyer = keyer, .verify = verify};
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->more, NULL);
-	pthread_cond_init(&p->space, NULL);
-	pthread_cond_init(&p->done_cond, NULL);
-	p->threads = calloc(n, sizeof(pthread_t));
-	if (!p->threads)
-		return -ENOMEM;
-	for (; p->n_threads < n; p->n_threads++) {
-		int r = pthread_create(&p->threads[p->n_threads], NULL, worker, p);
-		if (r != 0)
-			return p->n_threads > 0 ? 0 : -r;
-	}
-	return 0;
-}
-
-/* Takes the finished jobs, oldest first not guaranteed. */
-static struct job *pool_take_done(struct pool *p, bool wait)
-{
-	pthread_mutex_lock(&p->lock);
-	while (wait && !p->done && (p->queued || p->busy)) {
-		p->waits_done = true;
-		pthread_cond_wait(&p->done_cond, &p->lock);
-	}
-	struct job *d = p->done;
-	p->done = NULL;
-	pthread_mutex_unlock(&p->lock);
-	return d;
-}
-
-static void pool_stop(struct pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_broadcast(&p->more);
-	pthread_mutex_unlock(&p->lock);
-	for (unsigned i = 0; i < p->n_threads; i++)
-		pthread_join(p->threads[i], NULL);
-	free(p->threads);
-	for (struct job *j = p->done, *next; j; j = next) {
-		next = j->next;
-		dirref_put(j->dir);
-		free(j->key);
-		free(j);
-	}
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->more);
-	pthread_cond_destroy(&p->space);
-	pthread_cond_destroy(&p->done_cond);
-}
 
 /* ---- catalog writes (walking thread only) ---- */
 
@@ -671,7 +305,7 @@ static int apply_results(struct scan *s, bool wait)
 	for (;;) {
 		if (wait && (r = batch_before_wait(s)) < 0)
 			return r;
-		struct job *j = pool_take_done(&s->pool, wait);
+		struct job *j = scan_pool_take_done(&s->pool, wait);
 		if (!j)
 			return r;
 		while (j) {
@@ -679,7 +313,7 @@ static int apply_results(struct scan *s, bool wait)
 			int k = apply_one(s, j);
 			if (k < 0 && r == 0)
 				r = k;
-			dirref_put(j->dir);
+			scan_dirref_put(j->dir);
 			free(j->key);
 			free(j);
 			j = next;
@@ -711,27 +345,12 @@ static int queue_job(struct scan *s, struct dirref *d, const char *name, size_t 
 
 	/* Results are applied before queueing more, so that they never pile up. */
 	r = apply_results(s, false);
-	pthread_mutex_lock(&p->lock);
-	if (p->queued >= QUEUE_MAX) {
-		pthread_mutex_unlock(&p->lock);
+	if (scan_pool_full(p)) {
 		int k = batch_before_wait(s);
 		if (k < 0 && r >= 0)
 			r = k;
-		pthread_mutex_lock(&p->lock);
 	}
-	while (p->queued >= QUEUE_MAX) {
-		p->waits_space = true;
-		pthread_cond_wait(&p->space, &p->lock);
-	}
-	if (p->tail)
-		p->tail->next = j;
-	else
-		p->head = j;
-	p->tail = j;
-	p->queued++;
-	if (p->idle)
-		pthread_cond_signal(&p->more);
-	pthread_mutex_unlock(&p->lock);
+	scan_pool_push(p, j);
 	return r;
 }
 
@@ -941,7 +560,7 @@ static int visit_file(struct scan *s, struct dirref *d, const char *name, size_t
 {
 	char key[KEY_MAX];
 
-	if (!s->o->verify && old && quick_same(old, m)) {
+	if (!s->o->verify && old && scan_quick_same(old, m)) {
 		s->st.files++;
 		s->st.bytes += (uint64_t)m->size;
 		s->st.unchanged++;
@@ -1002,21 +621,21 @@ static int visit_entry(struct scan *s, struct dirref *d, const char *name, size_
 		s->st.skipped++;
 		return 0;
 	}
-	r = statx_entry(d->fd, name, &sx);
+	r = scan_statx(d->fd, name, &sx);
 	if (r < 0) {
 		/* ENOENT: deleted since it was listed, nothing to record. */
 		if (r != -ENOENT)
 			s->st.errors++;
 		return 0;
 	}
-	if (is_mount_point(&s->fs, &sx) || !(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode))) {
+	if (scan_is_mount_point(&s->fs, &sx) || !(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode))) {
 		s->st.skipped++;
 		return 0;
 	}
 	if (S_ISDIR(sx.stx_mode))
 		return listing_add(subdirs, name, len, DT_DIR);
 	*ret_file = true;
-	meta_from_statx(&sx, &m);
+	scan_meta_from_statx(&sx, &m);
 	return visit_file(s, d, name, len, &m, old, row >= 0 ? rw->ids[row] : 0,
 			  row >= 0 && rw->keys ? rw->keys[row] : NULL);
 }
@@ -1090,11 +709,11 @@ static int open_subdir(struct scan *s, int dfd, const char *name, struct dirref 
 		return -errno;
 	/* Re-check what was opened: it may have been swapped since the statx. */
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MNT_ID, &sx) < 0 ||
-	    is_mount_point(&s->fs, &sx)) {
+	    scan_is_mount_point(&s->fs, &sx)) {
 		close(fd);
 		return -EXDEV;
 	}
-	*ret = dirref_new(fd);
+	*ret = scan_dirref_new(fd);
 	if (!*ret) {
 		close(fd);
 		return -ENOMEM;
@@ -1130,7 +749,7 @@ static int descend(struct scan *s, struct dirref *d, const struct listing *subdi
 			r = 0;
 		} else {
 			r = walk_dir(s, child, depth + 1);
-			dirref_put(child);
+			scan_dirref_put(child);
 		}
 		path_pop(s, saved);
 	}
@@ -1220,7 +839,7 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	s->rekey = !streq(old_spec, spec);
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 	s->fs.one_fs = root->one_file_system;
-	return pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, s->keyer, o->verify);
+	return scan_pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, s->keyer, o->verify);
 }
 
 static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
@@ -1233,8 +852,8 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 		r = k;
 	if (r >= 0 && s->o->cancel && *s->o->cancel)
 		r = -ECANCELED;
-	pool_stop(&s->pool);
-	log_thread_cpu("walking thread");
+	scan_pool_stop(&s->pool);
+	scan_log_thread_cpu("walking thread");
 	if (r >= 0 && complete) {
 		key_spec(s->root, spec, sizeof(spec));
 		r = batch_before_write(s);
@@ -1270,7 +889,7 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 	o = o ?: &defaults;
 	r = scan_setup(s, c, root_id, root, o);
 	if (r < 0) {
-		pool_stop(&s->pool);
+		scan_pool_stop(&s->pool);
 		keyer_free(s->keyer);
 		free(s);
 		return r;
@@ -1289,13 +908,13 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 			fd = (close(fd), -1);
 	}
 	if (r >= 0) {
-		struct dirref *d = dirref_new(fd);
+		struct dirref *d = scan_dirref_new(fd);
 		if (!d) {
 			close(fd);
 			r = -ENOMEM;
 		} else {
 			r = walk_dir(s, d, 0);
-			dirref_put(d);
+			scan_dirref_put(d);
 		}
 	}
 	bool root_ok = fd >= 0;
@@ -1311,7 +930,7 @@ int scan_root(struct catalog *c, int64_t root_id, const struct config_root *root
 static int open_parent(struct scan *s, int rootfd, const char *rel, struct dirref **ret,
 		       const char **ret_last)
 {
-	struct dirref *d = dirref_new(rootfd);
+	struct dirref *d = scan_dirref_new(rootfd);
 	const char *p = rel;
 	size_t saved;
 	int r;
@@ -1324,13 +943,13 @@ static int open_parent(struct scan *s, int rootfd, const char *rel, struct dirre
 		_cleanup_free_ char *name = strndup(p, (size_t)(slash - p));
 		struct dirref *child = NULL;
 		if (!name) {
-			dirref_put(d);
+			scan_dirref_put(d);
 			return -ENOMEM;
 		}
 		r = path_push(s, name, strlen(name), &saved);
 		if (r >= 0)
 			r = open_subdir(s, d->fd, name, &child);
-		dirref_put(d);
+		scan_dirref_put(d);
 		if (r < 0)
 			return r;
 		d = child;
@@ -1364,8 +983,8 @@ static int scan_one(struct scan *s, struct dirref *d, const char *name)
 	r = path_push(s, name, len, &saved);
 	if (r < 0)
 		return r;
-	r = excluded(s, name) ? -ENOENT : statx_entry(d->fd, name, &sx);
-	if (r == -ENOENT || (r >= 0 && (is_mount_point(&s->fs, &sx) ||
+	r = excluded(s, name) ? -ENOENT : scan_statx(d->fd, name, &sx);
+	if (r == -ENOENT || (r >= 0 && (scan_is_mount_point(&s->fs, &sx) ||
 					!(S_ISDIR(sx.stx_mode) || S_ISREG(sx.stx_mode)))))
 		return write_gone(s, s->path, s->path_len, true);
 	if (r < 0)
@@ -1381,7 +1000,7 @@ static int scan_one(struct scan *s, struct dirref *d, const char *name)
 		listing_done(&subdirs);
 		return r;
 	}
-	meta_from_statx(&sx, &m);
+	scan_meta_from_statx(&sx, &m);
 	buf = malloc(2 * PATH_MAX + KEY_MAX);
 	if (!buf)
 		return -ENOMEM;
@@ -1419,7 +1038,7 @@ int scan_path(struct catalog *c, int64_t root_id, const struct config_root *root
 		return -ENOMEM;
 	r = scan_setup(s, c, root_id, root, o ?: &defaults);
 	if (r < 0) {
-		pool_stop(&s->pool);
+		scan_pool_stop(&s->pool);
 		keyer_free(s->keyer);
 		free(s);
 		return r;
@@ -1433,7 +1052,7 @@ int scan_path(struct catalog *c, int64_t root_id, const struct config_root *root
 		r = write_gone(s, relpath, strlen(relpath), true);
 	} else if (r >= 0)
 		r = scan_one(s, d, last);
-	dirref_put(d);
+	scan_dirref_put(d);
 	r = scan_finish(s, r, false, 0);
 	if (ret_stats && r >= 0)
 		*ret_stats = s->st;
