@@ -87,9 +87,19 @@ int daemon_file_result(struct daemon *d, const struct hash_result *res)
 	if (res->changed)
 		return hashq_add(d->hq, res->root, r->fd, res->path, res->path_len);
 	if (res->error != 0) {
-		if (fstatat(r->fd, res->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		/* Unreadable (EACCES, EIO): recorded with what stat says. */
+		if (fstatat(r->fd, res->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			return 0;
-		return upsert(d, r, res, false);
+		struct hash_result unreadable = *res;
+		unreadable.st = (struct stat_lite){
+			.size = st.st_size,
+			.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+			.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec,
+			.ino = st.st_ino,
+			.dev = st.st_dev,
+			.mode = st.st_mode,
+		};
+		return upsert(d, r, &unreadable, false);
 	}
 	if (fstatat(r->fd, res->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		d->n.stale++;

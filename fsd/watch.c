@@ -609,6 +609,19 @@ static void overflowed(struct daemon *d)
 	}
 }
 
+/* Whether the new name `name` in directory node `n` is one more link to
+ * an existing file. */
+static bool is_hard_link(struct daemon *d, struct wnode *n, const char *name)
+{
+	struct stat st;
+	size_t len;
+	_cleanup_free_ char *path = node_path(n, name, strlen(name), &len);
+	if (!path)
+		return false;
+	return fstatat(d->roots[n->root].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) && st.st_nlink > 1;
+}
+
 static int handle_event(struct daemon *d, const struct inotify_event *ev)
 {
 	struct watch_tree *wt = d->wt;
@@ -636,11 +649,12 @@ static int handle_event(struct daemon *d, const struct inotify_event *ev)
 	}
 	if (ev->len == 0)
 		return 0;
-	/* A new file is recorded when it is closed after writing (or moved
-	 * in); its creation alone needs nothing. */
-	if ((ev->mask & (IN_CREATE | IN_ISDIR)) == IN_CREATE)
-		return 0;
 	size_t name_len = strnlen(ev->name, ev->len), len;
+	/* A new file is recorded when it is closed after writing (or moved
+	 * in); its creation alone needs nothing, unless it is a hard link,
+	 * which no write will follow. */
+	if ((ev->mask & (IN_CREATE | IN_ISDIR)) == IN_CREATE && !is_hard_link(d, n, ev->name))
+		return 0;
 	char *path = node_path(n, ev->name, name_len, &len);
 	if (!path)
 		return -ENOMEM;
@@ -666,8 +680,8 @@ static int handle_event(struct daemon *d, const struct inotify_event *ev)
 		r = path_gone(d, n->root, path, len, isdir);
 	else if (isdir && (ev->mask & IN_CREATE))
 		r = dir_appeared(d, n, ev->name, path);
-	else if (!isdir && (ev->mask & (IN_CLOSE_WRITE | IN_ATTRIB)))
-		r = file_changed(d, n->root, path, len);
+	else if (!isdir && (ev->mask & (IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE)))
+		r = file_changed(d, n->root, path, len); /* IN_CREATE: a hard link */
 	free(path);
 	return r;
 }

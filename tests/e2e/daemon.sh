@@ -64,8 +64,9 @@ echo "after" >"$ROOT/renamed-t2/a/b/late"
 mv "$ROOT/pre/sub/p1" "$T/outside/p1-out"
 rm -r "$ROOT/new/t3"
 rm "$ROOT/storm/g11"
+ln "$ROOT/big" "$ROOT/pre/big-link"
 wait_idle
-same_as_fresh_scan "trees moved in, out and within; deletes"
+same_as_fresh_scan "trees moved in, out and within; deletes; a hard link"
 echo "outside" >"$T/outside/t1-out/a/b/after-move"
 rm -r "$T/outside/t1-out"
 wait_idle
