@@ -355,6 +355,23 @@ static int count_indexes(const char *path)
 	return n;
 }
 
+static bool key_index_covers(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool covers;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'files_key'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	covers = strstr((const char *)sqlite3_column_text(st, 0), "first_seen_ns") != NULL;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return covers;
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -391,6 +408,22 @@ static void test_migrations(void **state)
 	sql(fx->path, "DROP INDEX files_hash; DROP INDEX files_key");
 	assert_int_equal(catalog_open(fx->path, 0, &fx->c), 0);
 	assert_int_equal(count_indexes(fx->path), 4);
+
+	/* A version 1 catalog (narrow key index) is upgraded in place. */
+	ADD(fx, "v1 row", "k", 1, 1);
+	catalog_close(fx->c);
+	fx->c = NULL;
+	sql(fx->path, "DROP INDEX files_key; CREATE INDEX files_key ON files(root_id, key);"
+		      " PRAGMA user_version = 1");
+	/* Read-only, it is read as it is. */
+	assert_int_equal(catalog_open(fx->path, CATALOG_OPEN_READONLY, &c), 0);
+	assert_int_equal(catalog_schema_version(c), 1);
+	catalog_close(c);
+	assert_int_equal(catalog_open(fx->path, 0, &fx->c), 0);
+	assert_int_equal(catalog_schema_version(fx->c), 2);
+	assert_int_equal(get_state(fx, "v1 row"), CATALOG_PRESENT);
+	assert_int_equal(count_indexes(fx->path), 4);
+	assert_true(key_index_covers(fx->path));
 
 	/* Written by a newer fsd: refused, and left as it was. */
 	snprintf(p, sizeof(p), "%s/newer.db", fx->dir);
