@@ -128,8 +128,9 @@ perf_profile() {
 	local name=$1
 	shift
 	[ "${BENCH_PERF:-0}" = 1 ] || return 0
-	perf record -q -F 1999 -g -o "$BENCH_DIR/perf-$name.data" -- "$@" >>"$BENCH_LOG" 2>&1 ||
-		{ fail "perf record $name"; return; }
+	# perf exits with the command's status, and audit's 1 means findings.
+	perf record -q -F 1999 -g -o "$BENCH_DIR/perf-$name.data" -- "$@" >>"$BENCH_LOG" 2>&1
+	[ -s "$BENCH_DIR/perf-$name.data" ] || { fail "perf record $name"; return; }
 	perf report -i "$BENCH_DIR/perf-$name.data" --no-children --sort dso,sym --stdio \
 		-g none 2>/dev/null | grep -v '^#' | grep . | head -40 >"$BENCH_DIR/perf-$name.txt"
 	note "$name: perf profile in $BENCH_DIR/perf-$name.txt"
