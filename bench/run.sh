@@ -309,7 +309,10 @@ run_sub_bench() {
 	bench_say "running $script"
 	BUILD=$BUILD BENCH_DIR=$BENCH_DIR BENCH_SCALE=$BENCH_SCALE BENCH_RUNS=$BENCH_RUNS \
 		BENCH_TREE=$TREE BENCH_RESULTS=$BENCH_RESULTS BENCH_LOG=$BENCH_LOG \
-		bash "$script" || fail "$script exited $?"
+		bash "$script" || {
+		fail "$script exited $?"
+		bench_row "$what" FAIL - info
+	}
 	note_command "$name" "bash $script"
 }
 
