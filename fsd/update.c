@@ -5,6 +5,7 @@
  * settles it. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include "catalog/scan.h"
@@ -193,6 +194,9 @@ int daemon_scan_roots(struct daemon *d, struct droot *only)
 	}
 	d->n.scans++;
 	d->last_scan_ns = now_ns();
+	/* A scan's buffers are freed but stay mapped in the allocator's
+	 * arenas; a long-running daemon gives them back. */
+	malloc_trim(0);
 	log_info("Quick-check scan of %s: %" PRIu64 " files, %" PRIu64 " new, %" PRIu64
 		 " changed, %" PRIu64 " gone, %" PRIu64 " hashed in %.1fs.",
 		 only ? only->cfg->name : "every root", total.files, total.added, total.updated,
