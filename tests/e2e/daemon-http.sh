@@ -50,7 +50,8 @@ check_eq "GET /v1/runs" 200 "$(code <"$T/runs.txt")"
 check_eq "runs list the start-up scans" scan "$(body <"$T/runs.txt" | jq -r '.runs[-1].kind')"
 api GET /v1/audit >"$T/audit.txt"
 check_eq "GET /v1/audit" 200 "$(code <"$T/audit.txt")"
-"$FSDCTL" audit --config "$CONF" --json >"$T/audit.json" 2>/dev/null
+"$FSDCTL" audit --config "$CONF" --json >"$T/audit.json" 2>"$T/audit.err"
+diag "$(head -3 "$T/audit.err")"
 check_eq "orphans as fsdctl audit counts them" "$(jq .totals.orphan.count "$T/audit.json")" \
 	"$(body <"$T/audit.txt" | jq .categories.orphan.count)"
 check_eq "and their bytes" "$(jq .totals.orphan.bytes "$T/audit.json")" \
