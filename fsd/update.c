@@ -5,6 +5,9 @@
  * settles it. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <malloc.h>
 #include <sys/stat.h>
 
@@ -141,15 +144,62 @@ int daemon_scan_path(struct daemon *d, struct droot *r, const char *path)
 	return 0;
 }
 
+/* While a long scan blocks the loop, a signal (SIGTERM, SIGHUP) would
+ * wait for its end. This thread only looks (poll, no read) at the
+ * signalfd and asks the scan to stop at its next batch; the loop then
+ * reads and handles the signal as usual. */
+struct scan_guard {
+	pthread_t thread;
+	int signal_fd, stop_fd;
+	volatile int cancel;
+	bool running;
+};
+
+static void *guard_main(void *arg)
+{
+	struct scan_guard *g = arg;
+	struct pollfd p[2] = {{.fd = g->signal_fd, .events = POLLIN},
+			      {.fd = g->stop_fd, .events = POLLIN}};
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[0].revents & POLLIN)
+		__atomic_store_n(&g->cancel, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void guard_start(struct daemon *d, struct scan_guard *g)
+{
+	*g = (struct scan_guard){.signal_fd = d->signal_fd};
+	g->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (g->stop_fd >= 0 && d->signal_fd >= 0 &&
+	    pthread_create(&g->thread, NULL, guard_main, g) == 0)
+		g->running = true;
+}
+
+static void guard_stop(struct scan_guard *g)
+{
+	uint64_t one = 1;
+	if (g->running) {
+		(void)!write(g->stop_fd, &one, sizeof one);
+		pthread_join(g->thread, NULL);
+	}
+	if (g->stop_fd >= 0)
+		close(g->stop_fd);
+}
+
 static int scan_one(struct daemon *d, struct droot *r, struct scan_stats *total)
 {
 	struct scan_options o;
 	struct scan_stats st = {0};
+	struct scan_guard g;
 
 	scan_opts(d, &o);
-	d->busy = true;
+	guard_start(d, &g);
+	o.cancel = &g.cancel;
+	__atomic_store_n(&d->busy, true, __ATOMIC_RELAXED);
 	int q = scan_root(d->cat, r->id, r->cfg, &o, &st);
-	d->busy = false;
+	__atomic_store_n(&d->busy, false, __ATOMIC_RELAXED);
+	guard_stop(&g);
 	if (q < 0)
 		return q;
 	total->files += st.files;
@@ -182,6 +232,16 @@ int daemon_scan_roots(struct daemon *d, struct droot *only)
 			continue;
 		r->rescan = false;
 		q = scan_one(d, r, &total);
+		if (q == -ECANCELED) {
+			/* a signal is waiting; the scan is done again after it */
+			r->rescan = true;
+			log_info("Scan of root '%s' interrupted by a signal.", r->cfg->name);
+			if (ret == 0) {
+				ret = q;
+				snprintf(error, sizeof error, "interrupted");
+			}
+			break;
+		}
 		if (q < 0) {
 			log_warning_errno(q, "Failed to scan root '%s' (%s): %m %s", r->cfg->name,
 					  r->cfg->path, catalog_errmsg(d->cat));
@@ -210,7 +270,7 @@ int daemon_scan_roots(struct daemon *d, struct droot *only)
 			.hashed = total.hashed,
 			.bytes_hashed = total.bytes_hashed,
 			.errors = total.errors,
-			.outcome = ret < 0 ? "failed" : "ok",
+			.outcome = ret == -ECANCELED ? "interrupted" : ret < 0 ? "failed" : "ok",
 			.error = ret < 0 ? error : NULL,
 			.detail = NULL,
 		};

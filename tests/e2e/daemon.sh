@@ -153,6 +153,21 @@ wait_idle
 same_as_fresh_scan "a file rewritten during its hashing"
 stop_fsd
 
+# SIGTERM during a long scan stops it at its next batch (the scan is held
+# inside hashing by a failpoint while the signal arrives).
+rm -f "$T/fp" "$T/fp.reply"
+mkfifo "$T/fp" "$T/fp.reply"
+echo "changed while down again, to be hashed" >"$ROOT/pre/sub/p3"
+start_fsd FSD_FAILPOINTS=scan-before-hash=pause@1 FSD_FAILPOINT_FIFO="$T/fp"
+read -r -t 30 what <"$T/fp"
+check_eq "the start-up scan is held inside hashing" "scan-before-hash" "$what"
+kill -TERM "$FSD_PID"
+echo go >"$T/fp.reply"
+check_exit "fsd stops" 0 stop_fsd
+check_grep "the scan was interrupted by the signal" "Scan of root 'up' interrupted by a signal" "$T/fsd.log"
+check_eq "and recorded as interrupted" interrupted \
+	"$(sqlite3 "$CAT" "SELECT outcome FROM runs WHERE kind = 'scan' ORDER BY id DESC LIMIT 1")"
+
 # Out of inotify watches (the second inotify_add_watch fails with ENOSPC):
 # fsd says so once and covers the root with periodic quick-check scans.
 write_config "rescan-interval = 1s"
