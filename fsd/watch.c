@@ -246,6 +246,15 @@ static char *node_path(const struct wnode *n, const char *name, size_t name_len,
 	return s;
 }
 
+/* The scanner's rule, applied to the path and each directory above it
+ * (the scanner never descends into an excluded directory): a glob with a
+ * '/' matches the relative path, one without matches a single name. */
+static bool glob_excludes(const char *glob, const char *path, const char *name)
+{
+	return strchr(glob, '/') ? fnmatch(glob, path, FNM_PATHNAME) == 0
+				 : fnmatch(glob, name, 0) == 0;
+}
+
 bool root_excluded(const struct config_root *r, const char *path)
 {
 	char buf[4096];
@@ -254,21 +263,24 @@ bool root_excluded(const struct config_root *r, const char *path)
 	if (!r->exclude)
 		return false;
 	if (len >= sizeof buf)
-		return false; /* deeper than any glob anyone writes; the scanner decides */
+		return false; /* the scanner refuses such paths itself */
 	memcpy(buf, path, len + 1);
-	for (char **g = r->exclude; *g; g++) {
-		if (fnmatch(*g, buf, FNM_PATHNAME | FNM_PERIOD) == 0)
-			return true;
-		/* a pattern that names a directory excludes what is below it */
-		for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
-			*p = 0;
-			bool m = fnmatch(*g, buf, FNM_PATHNAME | FNM_PERIOD) == 0;
-			*p = '/';
-			if (m)
+	for (char *end = buf;; end++) {
+		if (*end != '/' && *end)
+			continue;
+		char saved = *end;
+		*end = 0;
+		const char *name = strrchr(buf, '/');
+		name = name ? name + 1 : buf;
+		for (char **g = r->exclude; *g; g++)
+			if (glob_excludes(*g, buf, name)) {
+				*end = saved;
 				return true;
-		}
+			}
+		*end = saved;
+		if (!saved)
+			return false;
 	}
-	return false;
 }
 
 static void exhausted(struct daemon *d, struct droot *r)

@@ -20,6 +20,7 @@ path = $CAT
 [root up]
 path = $ROOT
 class = upload
+${ROOT_EXTRA:-}
 
 [daemon]
 socket = $SOCK

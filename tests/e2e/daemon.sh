@@ -15,6 +15,7 @@ printf 'x%.0s' {1..5000} >"$ROOT/big"
 check_exit "fsdctl status without a daemon" 2 ctl status 2>"$T/none.err"
 check_grep "says that fsd is not running" "fsd is not running \(no socket at $SOCK\)" "$T/none.err"
 
+ROOT_EXTRA=$'exclude = *.tmp\nexclude = skip/*'
 write_config
 start_fsd
 check "fsd answers on its socket" wait_ready
@@ -40,8 +41,14 @@ for i in $(seq 1 20); do
 	echo "file $i" >"$ROOT/new/t$i/a/b/f"
 	echo "file $i" >"$ROOT/new/t$i/g"
 done
+mkdir -p "$ROOT/skip/deep" "$ROOT/new/t5/tmpdir.tmp"
+echo "excluded" >"$ROOT/skip/deep/x"
+echo "excluded" >"$ROOT/new/t5/a.tmp"
+echo "excluded" >"$ROOT/new/t5/tmpdir.tmp/y"
 wait_idle
 same_as_fresh_scan "new directory trees"
+check_eq "excluded paths are not catalogued" 0 \
+	"$(sqlite3 "$CAT" "SELECT count(*) FROM files WHERE state = 0 AND (CAST(path AS TEXT) LIKE 'skip/%' OR CAST(path AS TEXT) LIKE '%.tmp%')")"
 
 # A rename storm (renames paired by cookie keep identity).
 mkdir "$ROOT/storm"
