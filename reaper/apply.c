@@ -420,20 +420,46 @@ static bool is_file_action(const struct plan_action *pa)
 	return pa->kind == PLAN_REMOVE_FILE || pa->kind == PLAN_REMOVE_FILE_ROWS;
 }
 
+static int cmp_root_ino(const void *x, const void *y)
+{
+	const struct plan_action *a = *(const struct plan_action *const *)x;
+	const struct plan_action *b = *(const struct plan_action *const *)y;
+	if (a->root != b->root)
+		return a->root < b->root ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/* File actions root by root in inode order: the inode table is then
+ * walked mostly forward, as a directory-order unlink would (key order is
+ * random on disk and makes every rename a seek). */
+static const struct plan_action **file_actions(const struct plan *pl, size_t *ret_n)
+{
+	const struct plan_action **v = calloc(pl->n_actions + 1, sizeof *v);
+	size_t n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < pl->n_actions; i++)
+		if (is_file_action(&pl->actions[i]))
+			v[n++] = &pl->actions[i];
+	qsort(v, n, sizeof *v, cmp_root_ino);
+	*ret_n = n;
+	return v;
+}
+
 static int apply_files(struct apply *a)
 {
-	const struct plan *pl = a->pl;
 	unsigned batch = a->o->batch ? a->o->batch : DEFAULT_BATCH;
 	_cleanup_free_ struct item *it = calloc(batch, sizeof *it);
-	size_t n = 0;
+	size_t n = 0, nv = 0;
+	_cleanup_free_ const struct plan_action **v = file_actions(a->pl, &nv);
 	int r = 0;
 
-	if (!it)
+	if (!it || !v)
 		return -ENOMEM;
-	for (size_t i = 0; i <= pl->n_actions && r >= 0; i++) {
-		const struct plan_action *pa = i < pl->n_actions ? &pl->actions[i] : NULL;
-		if (pa && !is_file_action(pa))
-			continue;
+	for (size_t i = 0; i <= nv && r >= 0; i++) {
+		const struct plan_action *pa = i < nv ? v[i] : NULL;
 		if (n > 0 && (!pa || n == batch || pa->root != it[0].pa->root)) {
 			r = run_batch(a, it, n);
 			for (size_t k = 0; k < n; k++)

@@ -264,10 +264,22 @@ int reaper_recover(struct reaper_lock *lock, const struct config *cfg, const cha
 
 /* ---- purge ---- */
 
+static int cmp_ino(const void *x, const void *y)
+{
+	const struct act *a = x, *b = y;
+	if (a->fid.ino != b->fid.ino)
+		return a->fid.ino < b->fid.ino ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
 static int purge_list(struct apply *a, struct acts *l, uint64_t *ret_n, uint64_t *ret_bytes)
 {
 	int r = 0;
 	size_t in_tx = 0;
+
+	/* In inode order: unlinking walks the inode table forward. */
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof *l->v, cmp_ino);
 
 	for (size_t i = 0; i < l->n && r >= 0; i++) {
 		struct act *x = &l->v[i];
