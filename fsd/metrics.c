@@ -211,6 +211,70 @@ static void status_root_json(FILE *f, struct droot *r, const struct catalog_root
 		r->degraded ? "true" : "false", r->lost ? "true" : "false");
 }
 
+/* The newest recorded run of each kind (scan, audit, reap, reap-plan,
+ * verify...), from whichever program ran it. */
+struct last_runs {
+	struct {
+		char kind[16], outcome[16];
+		int64_t ended_ns;
+		uint64_t files, findings, deferred;
+	} v[8];
+	size_t n;
+};
+
+static int last_run(const struct catalog_run *r, void *ud)
+{
+	struct last_runs *l = ud;
+	const char *kind = strempty(r->kind);
+	for (size_t i = 0; i < l->n; i++)
+		if (streq(l->v[i].kind, kind))
+			return 0;
+	if (l->n == ELEMENTSOF(l->v) || streq_ptr(r->outcome, "running"))
+		return 0;
+	size_t i = l->n++;
+	snprintf(l->v[i].kind, sizeof l->v[i].kind, "%s", kind);
+	snprintf(l->v[i].outcome, sizeof l->v[i].outcome, "%s", strempty(r->outcome));
+	l->v[i].ended_ns = r->ended_ns;
+	l->v[i].files = r->files;
+	l->v[i].findings = r->findings;
+	/* the reaper keeps its deferred (vector) work in the run's detail */
+	const char *p = r->detail ? strstr(r->detail, "\"deferred\":") : NULL;
+	l->v[i].deferred = p ? strtoull(p + 11, NULL, 10) : 0;
+	return 0;
+}
+
+static void last_runs_json(struct daemon *d, FILE *f)
+{
+	struct last_runs l = {0};
+	char when[64];
+	(void)catalog_runs_foreach(d->cat, NULL, 200, last_run, &l);
+	fputs(",\"last_runs\":[", f);
+	for (size_t i = 0; i < l.n; i++)
+		fprintf(f,
+			"%s{\"kind\":\"%s\",\"outcome\":\"%s\",\"ended\":\"%s\",\"files\":%" PRIu64
+			",\"findings\":%" PRIu64 ",\"deferred\":%" PRIu64 "}",
+			i ? "," : "", l.v[i].kind, l.v[i].outcome,
+			format_time(when, sizeof when, l.v[i].ended_ns), l.v[i].files,
+			l.v[i].findings, l.v[i].deferred);
+	fputc(']', f);
+}
+
+static void last_runs_text(struct daemon *d, FILE *f)
+{
+	struct last_runs l = {0};
+	char when[64];
+	(void)catalog_runs_foreach(d->cat, NULL, 200, last_run, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		fprintf(f, "%-8s %-9s %-11s %s, %" PRIu64 " files, %" PRIu64 " findings",
+			i ? "" : "runs", l.v[i].kind, l.v[i].outcome,
+			format_time(when, sizeof when, l.v[i].ended_ns), l.v[i].files,
+			l.v[i].findings);
+		if (l.v[i].deferred)
+			fprintf(f, ", %" PRIu64 " deferred", l.v[i].deferred);
+		fputc('\n', f);
+	}
+}
+
 static int status_json(struct daemon *d, FILE *f, const struct catalog_root_stats *st,
 		       uint64_t queued, uint64_t running, uint64_t done, bool idle)
 {
@@ -266,6 +330,7 @@ static int status_json(struct daemon *d, FILE *f, const struct catalog_root_stat
 		fputc('}', f);
 	} else
 		fputs("null", f);
+	last_runs_json(d, f);
 	fputs("}\n", f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -306,6 +371,7 @@ static int status_text(struct daemon *d, FILE *f, const struct catalog_root_stat
 				    : "not scheduled",
 		d->last_job_ns ? format_time(b, sizeof b, d->last_job_ns) : "never",
 		d->last_job_ns ? " " : "", d->last_job_ns ? d->last_job_outcome : "");
+	last_runs_text(d, f);
 	return ferror(f) ? -EIO : 0;
 }
 
