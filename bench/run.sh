@@ -260,12 +260,15 @@ bench_audit() {
 	else
 		why=$(fsd_ready audit)
 	fi
-	if [ -z "$why" ] && [ ! -e "$dir/stamp" ]; then
+	# The generator links the catalog code: a new binary may mean a new
+	# catalog schema, so the data is made again.
+	local stamp="$rows $(sha256sum "$mk" 2>/dev/null | cut -c1-16)"
+	if [ -z "$why" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" != "$stamp" ]; then
 		rm -rf "$dir"
 		bench_say "mkaudit: $rows rows into $dir"
 		if bench_time "$mk" -n "$rows" "$dir"; then
 			bench_row "generate audit data ($rows rows)" "$BENCH_T" - info
-			echo "$rows" >"$dir/stamp"
+			echo "$stamp" >"$dir/stamp"
 		else
 			fail "mkaudit exited $BENCH_RC (see $BENCH_LOG)"
 			why=failed
