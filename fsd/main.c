@@ -281,6 +281,9 @@ int daemon_run_job(struct daemon *d, const char *why)
 		log_info("The %s job (%s) finished.", d->set.job == DAEMON_JOB_SCAN ? "scan" : "reap",
 			 why);
 	}
+	/* what the run changed shows in the metrics file at once */
+	if (d->set.metrics_file)
+		(void)metrics_write_file(d);
 	return r;
 }
 
