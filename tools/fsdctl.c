@@ -130,8 +130,11 @@ int fsdctl_open_catalog(struct fsdctl *ctx, bool readonly)
 	r = catalog_open(path, readonly ? CATALOG_OPEN_READONLY : 0, &ctx->cat);
 	if (r == -ENOENT && readonly)
 		return log_error_errno(r, "No catalog at '%s' yet: run 'fsdctl scan' first", path);
-	if (r < 0)
-		return log_error_errno(r, "Failed to open catalog '%s': %m", path);
+	if (r < 0) {
+		const char *why = catalog_errmsg(NULL);
+		return log_error_errno(r, "Failed to open catalog '%s': %s", path,
+				       isempty(why) ? strerror(-r) : why);
+	}
 	return 0;
 }
 
