@@ -242,7 +242,9 @@ static int read_request(int fd, char *buf, size_t size)
 
 static void serve(struct daemon *d, int fd)
 {
-	struct timeval tv = {.tv_sec = 2};
+	/* Clients send their line right after connecting; one that does not
+	 * must not hold up the loop for long. */
+	struct timeval tv = {.tv_usec = 500 * 1000};
 	char req[FSD_REQUEST_MAX];
 	struct ucred cred;
 	char *resp = NULL;
