@@ -141,7 +141,8 @@ void watch_tree_free(struct watch_tree *wt);
 int watch_tree_fd(const struct watch_tree *wt);
 /* Adds watches on a root's directory tree. */
 int watch_root(struct daemon *d, struct droot *r);
-/* Reads and handles every queued event; returns -EAGAIN when drained. */
+/* Reads one buffer of events and handles them; -EAGAIN when none was
+ * waiting. */
 int watch_dispatch(struct daemon *d);
 /* Called when nothing else is ready: settles renames whose other half
  * never came (moves out of the roots). */
@@ -155,7 +156,6 @@ struct hash_result {
 	const char *path;
 	size_t path_len;
 	int error; /* 0, or the errno that stopped hashing */
-	bool changed; /* the file changed while it was read */
 	struct stat_lite {
 		int64_t size, mtime_ns, ctime_ns;
 		uint64_t ino, dev;

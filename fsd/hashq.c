@@ -98,7 +98,6 @@ static void job_hash(struct job *j)
 	_cleanup_close_ int fd = -1;
 
 	res->error = 0;
-	res->changed = false;
 	fd = open_beneath(j->root_fd, j->path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		res->error = -fd;

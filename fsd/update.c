@@ -70,7 +70,7 @@ int daemon_file_result(struct daemon *d, const struct hash_result *res)
 	struct droot *r = &d->roots[res->root];
 	struct stat st;
 
-	if (res->error == 0 && !res->changed) {
+	if (res->error == 0) {
 		d->n.hashed++;
 		d->n.bytes_hashed += res->bytes;
 	}
@@ -88,8 +88,6 @@ int daemon_file_result(struct daemon *d, const struct hash_result *res)
 		d->txn_ops++;
 		return q < 0 ? q : 0;
 	}
-	if (res->changed)
-		return hashq_add(d->hq, res->root, r->fd, res->path, res->path_len);
 	if (res->error != 0) {
 		/* Unreadable (EACCES, EIO): recorded with what stat says. */
 		if (fstatat(r->fd, res->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
