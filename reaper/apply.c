@@ -533,6 +533,8 @@ int reaper_apply(struct reaper_lock *lock, struct catalog *cat, const struct con
 			apply_note_error(res, "%s", journal_errmsg(a.j));
 		if (r >= 0)
 			r = apply_recover(&a, NULL);
+		if (r >= 0 && in && in->unref_roots)
+			r = journal_unref_store(a.j, in->unref_roots, in->unref, in->n_unref);
 		if (r >= 0)
 			r = catalog_run_begin(cat, "reap", &a.run_id);
 		res->run_id = a.run_id;

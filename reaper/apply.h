@@ -32,6 +32,12 @@ struct reaper_inputs {
 	struct reaper_source_status *sources;
 	size_t n_sources;
 	char **problems; /* other parts that failed: roots, vector stores (messages) */
+	/* Every unreferenced file of the roots with an unreferenced rule, as
+	 * this plan saw it; applying records it so that the next run can tell
+	 * a file that was referenced in between (its grace clock restarts). */
+	struct journal_unref *unref; /* paths owned */
+	size_t n_unref, cap_unref;
+	char **unref_roots;
 };
 
 void reaper_inputs_free(struct reaper_inputs *in); /* accepts NULL */

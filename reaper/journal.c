@@ -69,6 +69,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS saved_rows("
 	" action_id INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL, col INTEGER NOT NULL,"
 	" name TEXT NOT NULL, value, PRIMARY KEY(action_id, seq, col));"
+	"CREATE TABLE IF NOT EXISTS unref(root TEXT NOT NULL, path BLOB NOT NULL,"
+	" since_ns INTEGER NOT NULL, PRIMARY KEY(root, path));"
+	"CREATE TABLE IF NOT EXISTS unref_roots(root TEXT PRIMARY KEY);"
 	"INSERT OR IGNORE INTO meta VALUES('schema', '1');";
 
 int journal_open(const char *catalog_path, struct journal **ret)
@@ -393,4 +396,77 @@ int journal_foreach(struct journal *j, const struct journal_filter *f,
 		r = j_fail(j, rc, "listing actions");
 	sqlite3_finalize(st);
 	return r;
+}
+
+int journal_unref_load(struct journal *j, const char *root, bool *ret_seen,
+		       int (*cb)(const char *path, size_t len, int64_t since_ns, void *ud),
+		       void *ud)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(j->db, "SELECT 1 FROM unref_roots WHERE root = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return j_fail(j, rc, "reading unreferenced files");
+	sqlite3_bind_text(st, 1, root, -1, SQLITE_STATIC);
+	*ret_seen = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	rc = sqlite3_prepare_v2(j->db, "SELECT path, since_ns FROM unref WHERE root = ?", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return j_fail(j, rc, "reading unreferenced files");
+	sqlite3_bind_text(st, 1, root, -1, SQLITE_STATIC);
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = cb(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+		       sqlite3_column_int64(st, 1), ud);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = j_fail(j, rc, "reading unreferenced files");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int unref_forget(struct journal *j, char *const *roots)
+{
+	static const char *const sql[] = {"DELETE FROM unref WHERE root = ?",
+					   "INSERT OR IGNORE INTO unref_roots VALUES(?)"};
+	int r = 0;
+	for (char *const *p = roots; r >= 0 && p && *p; p++)
+		for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sql); i++) {
+			sqlite3_stmt *st = NULL;
+			int rc = sqlite3_prepare_v2(j->db, sql[i], -1, &st, NULL);
+			if (rc != SQLITE_OK)
+				return j_fail(j, rc, sql[i]);
+			sqlite3_bind_text(st, 1, *p, -1, SQLITE_STATIC);
+			r = step_done(j, st, sql[i]);
+		}
+	return r;
+}
+
+int journal_unref_store(struct journal *j, char *const *roots, const struct journal_unref *v,
+			size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int r = journal_begin(j), rc;
+
+	if (r >= 0)
+		r = unref_forget(j, roots);
+	if (r >= 0) {
+		rc = sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO unref VALUES(?, ?, ?)", -1,
+					&st, NULL);
+		r = rc == SQLITE_OK ? 0 : j_fail(j, rc, "recording unreferenced files");
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		sqlite3_bind_text(st, 1, v[i].root, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(st, 2, v[i].path, v[i].path_len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, v[i].since_ns);
+		rc = sqlite3_step(st);
+		r = rc == SQLITE_DONE ? 0 : j_fail(j, rc, "recording unreferenced files");
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (r < 0) {
+		journal_rollback(j);
+		return r;
+	}
+	return journal_commit(j);
 }

@@ -101,4 +101,22 @@ int journal_foreach(struct journal *j, const struct journal_filter *f,
 
 const char *journal_state_to_string(enum journal_state s);
 
+/* What applying runs saw unreferenced, per root: each file and since when
+ * (0: since before there was any record, the mtime decides). It restarts
+ * an unreferenced file's grace clock when the file was referenced in
+ * between. *ret_seen says whether the root has a record at all. */
+int journal_unref_load(struct journal *j, const char *root, bool *ret_seen,
+		       int (*cb)(const char *path, size_t len, int64_t since_ns, void *ud),
+		       void *ud);
+struct journal_unref {
+	const char *root;
+	const char *path;
+	size_t path_len;
+	int64_t since_ns;
+};
+/* Replaces the records of `roots` (NULL-terminated) with v[], in one
+ * transaction of its own. */
+int journal_unref_store(struct journal *j, char *const *roots, const struct journal_unref *v,
+			size_t n);
+
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct journal *, journal_close);

@@ -15,10 +15,25 @@
 #include <sys/statvfs.h>
 
 #include "reaper/cascade.h"
+#include "reaper/journal.h"
 #include "reaper/refs.h"
 #include "reaper/vectors.h"
 
+/* What the last applying run saw unreferenced under one root. */
+struct hist_entry {
+	char *path;
+	size_t len;
+	int64_t since;
+};
+
+struct hist {
+	struct hist_entry *v;
+	size_t n, cap;
+	bool seen;
+};
+
 struct build {
+	struct journal *j; /* history of unreferenced files; NULL: none */
 	struct catalog *cat;
 	const struct config *cfg;
 	const struct rules *rs;
@@ -36,6 +51,10 @@ void reaper_inputs_free(struct reaper_inputs *in)
 		free(in->sources[i].message);
 	free(in->sources);
 	strv_free(in->problems);
+	for (size_t i = 0; i < in->n_unref; i++)
+		free((char *)in->unref[i].path);
+	free(in->unref);
+	strv_free(in->unref_roots);
 	free(in);
 }
 
@@ -169,8 +188,79 @@ static int resolve(struct merge *m, const char *key, struct plan_file *pf)
 	return 0;
 }
 
+static int hist_add(const char *path, size_t len, int64_t since, void *ud)
+{
+	struct hist *h = ud;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		struct hist_entry *nv = realloc(h->v, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		h->v = nv;
+		h->cap = cap;
+	}
+	h->v[h->n].path = malloc(len + 1);
+	if (!h->v[h->n].path)
+		return -ENOMEM;
+	memcpy(h->v[h->n].path, path, len);
+	h->v[h->n].path[len] = 0;
+	h->v[h->n].len = len;
+	h->v[h->n++].since = since;
+	return 0;
+}
+
+static int cmp_hist(const void *x, const void *y)
+{
+	const struct hist_entry *a = x, *b = y;
+	int c = memcmp(a->path, b->path, MIN(a->len, b->len));
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void hist_done(struct hist *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		free(h->v[i].path);
+	free(h->v);
+	*h = (struct hist){0};
+}
+
+static bool tracks_unref(const struct rules *rs, const struct config_root *root)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->v[i].unreferenced && rule_applies_to_root(&rs->v[i], root))
+			return true;
+	return false;
+}
+
+/* Since when this unreferenced file counts as unreferenced, and its
+ * record for the next run. */
+static int hist_note(struct build *b, struct hist *h, const char *root, struct plan_file *pf)
+{
+	struct hist_entry k = {.path = (char *)pf->path, .len = pf->path_len};
+	struct hist_entry *e = h->n ? bsearch(&k, h->v, h->n, sizeof *h->v, cmp_hist) : NULL;
+	struct reaper_inputs *in = b->in;
+
+	pf->unref_since_ns = e ? e->since : h->seen ? b->now : 0;
+	if (in->n_unref == in->cap_unref) {
+		size_t cap = in->cap_unref ? 2 * in->cap_unref : 256;
+		struct journal_unref *nv = realloc(in->unref, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		in->unref = nv;
+		in->cap_unref = cap;
+	}
+	char *p = malloc(pf->path_len + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, pf->path, pf->path_len);
+	p[pf->path_len] = 0;
+	in->unref[in->n_unref++] = (struct journal_unref){
+		.root = root, .path = p, .path_len = pf->path_len, .since_ns = pf->unref_since_ns};
+	return 0;
+}
+
 static int feed_root(struct build *b, size_t ri, int64_t root_id, struct refsource *src,
-		     int rootfd)
+		     int rootfd, struct hist *h)
 {
 	const struct config_root *root = &b->cfg->roots[ri];
 	struct catalog_query q = {.root_id = root_id, .state = CATALOG_PRESENT,
@@ -202,6 +292,8 @@ static int feed_root(struct build *b, size_t ri, int64_t root_id, struct refsour
 		}
 		if (want_stat)
 			stat_times(rootfd, &pf);
+		if (h && pf.ref == PLAN_REF_NONE && pf.key && (r = hist_note(b, h, root->name, &pf)) < 0)
+			break;
 		r = planner_add_file(b->p, &pf);
 	}
 	refsource_live_free(m.live);
@@ -242,14 +334,33 @@ static int plan_root(struct build *b, size_t ri)
 			src = source_get(b, si);
 	}
 	bool failed = root->source && root->key != KEY_NONE && !src;
+	struct hist h = {0};
+	bool track = !failed && src && tracks_unref(b->rs, root);
+	size_t unref_start = b->in->n_unref;
+	if (track && b->j) {
+		r = journal_unref_load(b->j, root->name, &h.seen, hist_add, &h);
+		if (r < 0)
+			h.seen = false; /* no usable history: the mtime decides */
+		if (h.n > 1)
+			qsort(h.v, h.n, sizeof *h.v, cmp_hist);
+	}
 	(void)statvfs(root->path, &sv);
 	fd = open(root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = planner_root_begin(b->p, ri, root_id, (uint64_t)sv.f_bavail * sv.f_frsize,
 			       (uint64_t)sv.f_blocks * sv.f_frsize, failed);
 	if (r >= 0)
-		r = feed_root(b, ri, root_id, failed ? NULL : src, fd);
+		r = feed_root(b, ri, root_id, failed ? NULL : src, fd, track ? &h : NULL);
 	if (fd >= 0)
 		close(fd);
+	hist_done(&h);
+	if (r >= 0 && track)
+		r = strv_extend(&b->in->unref_roots, root->name);
+	if (r < 0) {
+		/* Nothing of this root may be recorded either. */
+		for (size_t i = unref_start; i < b->in->n_unref; i++)
+			free((char *)b->in->unref[i].path);
+		b->in->n_unref = unref_start;
+	}
 	if (r == -EPROTO) {
 		source_failed(b, si, r, refsource_errmsg(src));
 		return planner_root_abort(b->p);
@@ -437,6 +548,10 @@ int reaper_build_plan(struct catalog *cat, const struct config *cfg, const struc
 		goto out;
 	}
 	b.in->n_sources = cfg->n_sources;
+	if (journal_open(catalog_path(cat), &b.j) < 0) {
+		journal_close(b.j);
+		b.j = NULL; /* no history: grace by mtime alone */
+	}
 	r = planner_new(cfg, rs, now_ns, &b.p);
 	if (r >= 0)
 		r = build_all(&b);
@@ -445,6 +560,7 @@ int reaper_build_plan(struct catalog *cat, const struct config *cfg, const struc
 		r = planner_finish(TAKE_PTR(b.p), &pl);
 out:
 	planner_free(b.p);
+	journal_close(b.j);
 	for (size_t i = 0; b.srcs && i < cfg->n_sources; i++)
 		refsource_close(b.srcs[i]);
 	free(b.srcs);

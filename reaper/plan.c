@@ -304,9 +304,10 @@ static int judge_file(struct planner *p, const struct rule *r, const struct plan
 	if (r->has_older_than && p->now - t < r->older_than_ns)
 		return 0;
 	if (r->unreferenced) {
-		/* By mtime, as the audit judges: an upload is written before its
-		 * row commits, and a back-dated copy is the operator's choice. */
-		int64_t since = f->mtime_ns;
+		/* By mtime, as the audit judges (an upload is written before its
+		 * row commits), and from when reap runs first saw it unreferenced
+		 * if it was referenced before that. */
+		int64_t since = MAX(f->mtime_ns, f->unref_since_ns);
 		if (f->ref != PLAN_REF_NONE || !f->key)
 			return 0;
 		if (p->now - since < r->grace_ns) {
@@ -314,10 +315,9 @@ static int judge_file(struct planner *p, const struct rule *r, const struct plan
 			return 0;
 		}
 		*kind = PLAN_REMOVE_FILE;
-		*reason = fmt("no row owns key '%s' and nothing refers to it; unchanged for %s "
-			      "(grace %s)",
-			      f->key, age(a1, sizeof a1, p->now - since),
-			      age(a2, sizeof a2, r->grace_ns));
+		*reason = fmt("no row owns key '%s' and nothing refers to it; %s for %s (grace %s)",
+			      f->key, since > f->mtime_ns ? "unreferenced" : "unchanged",
+			      age(a1, sizeof a1, p->now - since), age(a2, sizeof a2, r->grace_ns));
 		return *reason ? 1 : -ENOMEM;
 	}
 	if (r->has_expire_rows) {

@@ -52,6 +52,10 @@ struct plan_file {
 	int64_t first_seen_ns;
 	enum plan_ref ref;
 	int64_t owner_created_ns; /* PLAN_REF_OWNED_DEAD: the row's creation, 0 unknown */
+	/* PLAN_REF_NONE: since when reap runs have seen it unreferenced (the
+	 * grace clock restarts when a file was referenced in between); 0:
+	 * no history, the mtime alone decides. */
+	int64_t unref_since_ns;
 };
 
 struct plan_action {

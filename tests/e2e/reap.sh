@@ -140,19 +140,37 @@ check_eq "purge: quarantine empty" "" "$(find "$D/uploads/.fsd-quarantine" -type
 "$FSDCTL" log "${A[@]}" --run "$R1" >"$T/log1b.txt"
 check_grep "purge: logged" 'purged +remove-file' "$T/log1b.txt"
 
+# ---- the grace clock restarts when a reference goes away ----
+# The upload a chat mentioned was kept while mentioned; once the mention
+# goes, it is unreferenced from now on, not since its (old) mtime.
+F=4ced4002-1a8a-4902-ad27-69ef38687a2b
+sqlite3 "$D/webui.db" "UPDATE chat SET chat = replace(chat, '$F', 'removed')"
+check_exit "dereferenced: in grace, nothing to do" 0 run_to "$T/g1.json" "$T/g1.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --apply --json
+check "dereferenced: counted within grace" jqt '.plan.totals.within_grace >= 1 and .applied.files == 0' "$T/g1.json"
+check "dereferenced: still in place" test -f "$D/uploads/${F}_forgotten.docx"
+check_exit "a day later, still in grace" 0 run_to "$T/g2.json" "$T/g2.err" "$FSDCTL" reap "${A[@]}" --now "$((NOW + 20 * 3600))" --apply --json
+check "a day later: kept" test -f "$D/uploads/${F}_forgotten.docx"
+check_exit "past the grace period: reaped" 0 run_to "$T/g3.json" "$T/g3.err" "$FSDCTL" reap "${A[@]}" --now "$((NOW + 25 * 3600))" --apply --json
+check "past the grace period: quarantined, the reason says since when" \
+	jqt '([.plan.actions[] | select(.path | test("forgotten")) | .reason | test("unreferenced for 1d")] == [true])' "$T/g3.json"
+check "past the grace period: the file is quarantined" test -f "$D"/uploads/.fsd-quarantine/*/"${F}_forgotten.docx"
+
 # ---- the breaker: a source that shrank, a source that fails ----
+held=$(find "$D/uploads/.fsd-quarantine" -type f | wc -l)
 sqlite3 "$D/webui.db" "DELETE FROM file WHERE id IN (SELECT id FROM file ORDER BY id LIMIT (SELECT count(*)*3/4 FROM file))"
 touch -d "@$((NOW - 5 * 86400))" "$D/uploads/"*
 check_exit "breaker: shrunk owners refused" 2 run_to "$T/br.out" "$T/br.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --apply
 check_grep "breaker: says why" "source 'webui' shrank" "$T/br.err"
-check_eq "breaker: nothing quarantined" "" "$(find "$D/uploads/.fsd-quarantine" -type f)"
+check_eq "breaker: nothing quarantined" "$held" "$(find "$D/uploads/.fsd-quarantine" -type f | wc -l)"
 mv "$D/webui.db" "$D/webui.db.away"
 check_exit "breaker: missing database refused" 2 run_to "$T/br2.out" "$T/br2.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --apply
 check_grep "breaker: names the failed source" "source 'webui' failed" "$T/br2.err"
-check_eq "breaker: nothing quarantined" "" "$(find "$D/uploads/.fsd-quarantine" -type f)"
+check_eq "breaker: nothing quarantined" "$held" "$(find "$D/uploads/.fsd-quarantine" -type f | wc -l)"
 mv "$D/webui.db.away" "$D/webui.db"
-check_exit "breaker: --force proceeds" 0 run_to "$T/br3.json" "$T/br3.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --apply --force --json
-check "breaker: forced run removed the unowned uploads" jqt '.applied.files > 0' "$T/br3.json"
+check_exit "breaker: --force proceeds" 0 run_to "$T/br3.json" "$T/br3.err" "$FSDCTL" reap "${A[@]}" --now "$((NOW + 25 * 3600))" --apply --force --json
+check "breaker: uploads whose rows just went wait for their grace" jqt '.applied.files == 0 and .plan.totals.within_grace >= 1' "$T/br3.json"
+check_exit "breaker: past their grace they go" 0 run_to "$T/br4.json" "$T/br4.err" "$FSDCTL" reap "${A[@]}" --now "$((NOW + 50 * 3600))" --apply --force --json
+check "breaker: the unowned uploads removed" jqt '.applied.files >= 1' "$T/br4.json"
 check_eq "canary still intact" "canary" "$(cat "$T/canary")"
 
 done_testing

@@ -163,6 +163,23 @@ static void test_grace_by_mtime(void **state)
 	teardown_rules(&fx);
 }
 
+static void test_grace_restarts_when_dereferenced(void **state)
+{
+	struct fx fx;
+	setup_rules(&fx, orphans);
+	struct plan_file f[2] = {file("a_x", "a", 10 * D, PLAN_REF_NONE),
+				 file("b_x", "b", 10 * D, PLAN_REF_NONE)};
+	f[0].unref_since_ns = NOW - 2 * H; /* was referenced until two hours ago */
+	f[1].unref_since_ns = NOW - 3 * D; /* unreferenced for three days */
+	struct plan *pl = run(&fx, 0, f, 2, false, 0);
+	assert_int_equal(pl->n_actions, 1);
+	assert_true(has(pl, "b_x"));
+	assert_non_null(strstr(find(pl, "b_x")->reason, "unreferenced for 3d"));
+	assert_int_equal(pl->kept_by_grace, 1);
+	plan_free(pl);
+	teardown_rules(&fx);
+}
+
 static void test_age_rules_never_take_owned(void **state)
 {
 	static const char *const spec[] = {"old", "roots=uploads", "older-than=1d", NULL, NULL};
@@ -374,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_unreferenced),
 		cmocka_unit_test(test_grace_by_mtime),
 		cmocka_unit_test(test_age_rules_never_take_owned),
+		cmocka_unit_test(test_grace_restarts_when_dereferenced),
 		cmocka_unit_test(test_older_than_and_protect),
 		cmocka_unit_test(test_expire_rows),
 		cmocka_unit_test(test_keep_daily_grouped),
