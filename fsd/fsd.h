@@ -174,6 +174,8 @@ int hashq_fd(const struct hashq *q);
  * queued twice, a path being hashed is hashed again afterwards. */
 int hashq_add(struct hashq *q, size_t root, int root_fd, const char *path, size_t len);
 bool hashq_contains(struct hashq *q, size_t root, const char *path, size_t len);
+/* Whether a job is under directory `dir` (a rename must follow it). */
+bool hashq_any_under(struct hashq *q, size_t root, const char *dir, size_t len);
 /* Wakes the workers for the jobs queued since the last call. */
 void hashq_kick(struct hashq *q);
 /* Handles finished jobs with `cb` (on the calling thread). */

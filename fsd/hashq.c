@@ -341,6 +341,18 @@ bool hashq_contains(struct hashq *q, size_t root, const char *path, size_t len)
 	return *find_slot(q, root, path, len, path_key(root, path, len)) != NULL;
 }
 
+bool hashq_any_under(struct hashq *q, size_t root, const char *dir, size_t len)
+{
+	if (q->n_jobs == 0)
+		return false;
+	for (size_t i = 0; i < q->n_buckets; i++)
+		for (struct job *j = q->buckets[i]; j; j = j->hnext)
+			if (j->res.root == root && j->len > len && j->path[len] == '/' &&
+			    memcmp(j->path, dir, len) == 0)
+				return true;
+	return false;
+}
+
 static void forget(struct hashq *q, struct job *j)
 {
 	struct job **slot = find_slot(q, j->res.root, j->path, j->len, j->hkey);

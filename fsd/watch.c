@@ -551,8 +551,11 @@ static int moved(struct daemon *d, struct pending_move *m, struct wnode *to_dir,
 		to_dir->child = renamed;
 		map_put(d->wt, renamed);
 	}
-	/* Files under it whose hashing was still under way carry the old path. */
-	return daemon_scan_path(d, &d->roots[root], to);
+	/* Files under it whose hashing is still under way carry the old path:
+	 * their results will not match, so the new place is scanned. */
+	if (hashq_any_under(d->hq, root, m->path, m->len))
+		return daemon_scan_path(d, &d->roots[root], to);
+	return 0;
 }
 
 static struct pending_move *move_take(struct watch_tree *wt, uint32_t cookie)

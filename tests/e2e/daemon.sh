@@ -151,16 +151,18 @@ same_as_fresh_scan "restart picks up changes made while stopped"
 # the catalog must end with the new content.
 stop_fsd
 mkfifo "$T/fp" "$T/fp.reply"
+mkdir "$ROOT/hold"
 start_fsd FSD_FAILPOINTS=daemon-hash=pause@1 FSD_FAILPOINT_FIFO="$T/fp"
 wait_ready
 wait_idle
-echo "first version" >"$ROOT/held"
+echo "first version" >"$ROOT/hold/held"
 read -r -t 30 what <"$T/fp"
 check_eq "the worker is held inside hashing" "daemon-hash" "$what"
-echo "second version, different and longer" >"$ROOT/held"
+echo "second version, different and longer" >"$ROOT/hold/held"
+mv "$ROOT/hold" "$ROOT/hold-renamed"
 echo go >"$T/fp.reply"
 wait_idle
-same_as_fresh_scan "a file rewritten during its hashing"
+same_as_fresh_scan "a file rewritten during its hashing, its directory renamed meanwhile"
 stop_fsd
 
 # SIGTERM during a long scan stops it at its next batch (the scan is held
