@@ -517,13 +517,14 @@ static void rows_done(struct rows *rw)
 	listing_done(&rw->names);
 }
 
-/* Globs with a '/' match the relative path (FNM_PATHNAME: '*' stays
- * within one component); globs without match the name at any depth. */
+/* The meaning of config_globs_match() (fsd.conf(5)): globs with a '/'
+ * match the relative path with '*' crossing '/', globs without match the
+ * name. Leading directories need no test here: an excluded directory is
+ * never entered, so only the entry itself is matched, without copying. */
 static bool excluded(struct scan *s, const char *name)
 {
 	for (char **g = s->root->exclude; g && *g; g++) {
-		if (strchr(*g, '/') ? fnmatch(*g, s->path, FNM_PATHNAME) == 0
-				    : fnmatch(*g, name, 0) == 0)
+		if (fnmatch(*g, strchr(*g, '/') ? s->path : name, 0) == 0)
 			return true;
 	}
 	return false;

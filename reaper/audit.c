@@ -9,7 +9,6 @@
 #include "reaper/audit-internal.h"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,21 +96,8 @@ int audit_fail(struct audit *a, int r, const char *fmt, ...)
 
 bool audit_root_protects(const struct config_root *root, const char *path)
 {
-	_cleanup_free_ char *prefix = strdup(path);
-	if (!prefix)
-		return true; /* when in doubt, protect */
-	for (char **g = root->protect; g && *g; g++) {
-		if (fnmatch(*g, path, 0) == 0)
-			return true;
-		for (char *s = strchr(prefix, '/'); s; s = strchr(s + 1, '/')) {
-			*s = 0;
-			bool m = fnmatch(*g, prefix, 0) == 0;
-			*s = '/';
-			if (m)
-				return true;
-		}
-	}
-	return false;
+	/* An error (no memory) protects: when in doubt, keep. */
+	return config_globs_match(root->protect, path) != 0;
 }
 
 static bool has_dot_component(const char *p)

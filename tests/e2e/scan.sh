@@ -236,4 +236,26 @@ check_eq "the readable file is hashed" 1 "$(jq -r .total.hashed "$T/user.json")"
 check_eq "the unreadable file is recorded with EACCES" "2|13|0" \
 	"$(sqlite3 "$U/state/catalog.db" "SELECT state || '|' || error || '|' || (hash IS NOT NULL) FROM files WHERE path = CAST('sub/private.txt' AS BLOB)")"
 
+# ---- exclude globs: the meaning every module shares (config_globs_match) ----
+G=$T/globs
+mkdir -p "$G/tree/logs/2026/11" "$G/tree/keep" "$G/tree/a/.git"
+echo x >"$G/tree/logs/top.log"
+echo x >"$G/tree/logs/2026/11/deep.log"
+echo x >"$G/tree/keep/top.log"
+echo x >"$G/tree/a/.git/HEAD"
+echo x >"$G/tree/a/kept.txt"
+cat >"$G/fsd.conf" <<EOF
+[catalog]
+path = $G/catalog.db
+[root tree]
+path = $G/tree
+class = log
+exclude = logs/*.log
+exclude = .git
+EOF
+check_exit "scan with path and name globs" 0 "$FSDCTL" scan -c "$G/fsd.conf" --json >"$G/out.json" 2>"$G/err"
+check_eq "'*' in a glob with '/' crosses directories; a name glob matches at any depth" \
+	"a/kept.txt keep/top.log" \
+	"$(sqlite3 "$G/catalog.db" "SELECT CAST(path AS TEXT) FROM files ORDER BY path" | tr '\n' ' ' | sed 's/ $//')"
+
 done_testing
