@@ -523,6 +523,9 @@ static void rows_done(struct rows *rw)
  * never entered, so only the entry itself is matched, without copying. */
 static bool excluded(struct scan *s, const char *name)
 {
+	if (s->path_len == strlen(FSD_QUARANTINE_DIR) &&
+	    memcmp(s->path, FSD_QUARANTINE_DIR, s->path_len) == 0)
+		return true;
 	for (char **g = s->root->exclude; g && *g; g++) {
 		if (fnmatch(*g, strchr(*g, '/') ? s->path : name, 0) == 0)
 			return true;

@@ -13,6 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Reserved at the top of every root: the reaper's quarantine
+ * (<root>/.fsd-quarantine/<run>/<relpath>). Never scanned or watched,
+ * so what was moved aside is not catalogued as an orphan again. */
+#define FSD_QUARANTINE_DIR ".fsd-quarantine"
+
 enum root_class {
 	ROOT_UPLOAD,
 	ROOT_CACHE,

@@ -110,16 +110,15 @@ void daemon_roots_done(struct daemon *d)
 	d->n_roots = 0;
 }
 
-/* The root as configured, with the reaper's quarantine excluded: what is
- * held there is not part of the root's files. */
+/* The root as configured, with a copy of its exclude list that reload
+ * can swap. The reaper's quarantine at the root's top is skipped by
+ * root_excluded() and the scanner alike. */
 int daemon_root_effective(struct droot *r, const struct config_root *cfg)
 {
 	char **exclude = NULL;
 	for (char **g = cfg->exclude; g && *g; g++)
 		if (strv_extend(&exclude, *g) < 0)
 			goto oom;
-	if (strv_extend(&exclude, REAPER_QUARANTINE_DIR) < 0)
-		goto oom;
 	strv_free(r->exclude);
 	r->exclude = exclude;
 	r->eff = *cfg;

@@ -8,7 +8,6 @@
  * rescans them with the quick check. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -246,41 +245,15 @@ static char *node_path(const struct wnode *n, const char *name, size_t name_len,
 	return s;
 }
 
-/* The scanner's rule, applied to the path and each directory above it
- * (the scanner never descends into an excluded directory): a glob with a
- * '/' matches the relative path, one without matches a single name. */
-static bool glob_excludes(const char *glob, const char *path, const char *name)
-{
-	return strchr(glob, '/') ? fnmatch(glob, path, FNM_PATHNAME) == 0
-				 : fnmatch(glob, name, 0) == 0;
-}
-
+/* The scanner's exclusions: config_globs_match() tests the path and each
+ * directory above it, as the scanner never descends into an excluded
+ * directory. Out of memory counts as excluded: the next scan decides. */
 bool root_excluded(const struct config_root *r, const char *path)
 {
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (!r->exclude)
-		return false;
-	if (len >= sizeof buf)
-		return false; /* the scanner refuses such paths itself */
-	memcpy(buf, path, len + 1);
-	for (char *end = buf;; end++) {
-		if (*end != '/' && *end)
-			continue;
-		char saved = *end;
-		*end = 0;
-		const char *name = strrchr(buf, '/');
-		name = name ? name + 1 : buf;
-		for (char **g = r->exclude; *g; g++)
-			if (glob_excludes(*g, buf, name)) {
-				*end = saved;
-				return true;
-			}
-		*end = saved;
-		if (!saved)
-			return false;
-	}
+	const char *q = startswith(path, FSD_QUARANTINE_DIR);
+	if (q && (*q == '\0' || *q == '/'))
+		return true;
+	return config_globs_match(r->exclude, path) != 0;
 }
 
 static void exhausted(struct daemon *d, struct droot *r)

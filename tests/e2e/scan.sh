@@ -258,4 +258,20 @@ check_eq "'*' in a glob with '/' crosses directories; a name glob matches at any
 	"a/kept.txt keep/top.log" \
 	"$(sqlite3 "$G/catalog.db" "SELECT CAST(path AS TEXT) FROM files ORDER BY path" | tr '\n' ' ' | sed 's/ $//')"
 
+# ---- the reaper's quarantine is never catalogued ----
+Q=$T/quar
+mkdir -p "$Q/tree/.fsd-quarantine/7/sub" "$Q/tree/sub/.fsd-quarantine"
+echo held >"$Q/tree/.fsd-quarantine/7/sub/file"
+echo mine >"$Q/tree/sub/.fsd-quarantine/x"
+cat >"$Q/fsd.conf" <<EOF
+[catalog]
+path = $Q/catalog.db
+[root tree]
+path = $Q/tree
+class = cache
+EOF
+check_exit "scan a root holding a quarantine" 0 "$FSDCTL" scan -c "$Q/fsd.conf" --json >"$Q/out.json" 2>"$Q/err"
+check_eq "only the top-level quarantine is skipped" "sub/.fsd-quarantine/x" \
+	"$(sqlite3 "$Q/catalog.db" "SELECT CAST(path AS TEXT) FROM files")"
+
 done_testing
