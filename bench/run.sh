@@ -8,7 +8,7 @@
 # usage: bench/run.sh [--clean]
 # env:   BUILD (build), BENCH_DIR (/var/tmp/fsd-bench), BENCH_SCALE (1.0),
 #        BENCH_RUNS (3), BENCH_SEED (1),
-#        BENCH_ONLY ("tree scan rescan audit reap daemon fuse" or a subset),
+#        BENCH_ONLY ("scan rescan audit reap daemon fuse" or a subset),
 #        BENCH_PERF=1 (also profile fsd's runs with perf into $BENCH_DIR/perf-*)
 set -u
 cd "$(dirname "$0")/.."
@@ -346,7 +346,7 @@ print_summary() {
 main() {
 	case "${1:-}" in
 	--clean) clean; exit 0 ;;
-	-h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+	-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
 	"") ;;
 	*) die "unknown argument '$1' (try --help)" ;;
 	esac
