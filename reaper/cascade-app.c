@@ -350,11 +350,29 @@ int appdb_insert_row(struct appdb *a, const char *table, const struct journal_va
 	return rc == SQLITE_DONE ? 0 : a_fail_db(a, rc, "restoring a row");
 }
 
+/* Appends to a NULL-terminated list whose length the caller keeps
+ * (amortised doubling: a rows query may yield a million keys). */
+static int keys_add(char ***v, size_t *n, const char *s)
+{
+	if ((*n & (*n + 1)) == 0 || *n < 15) { /* n + 1 a power of two: grow */
+		char **nv = realloc(*v, (2 * *n + 17) * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+	}
+	(*v)[*n] = strdup(s);
+	if (!(*v)[*n])
+		return -ENOMEM;
+	(*v)[++*n] = NULL;
+	return 0;
+}
+
 int appdb_query_keys(struct appdb *a, const char *sql, int64_t cutoff_s, char ***ret)
 {
 	_cleanup_strv_free_ char **keys = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(a->db, sql, -1, &st, NULL), r = 0;
+	size_t n = 0;
 	int ci;
 
 	if (rc != SQLITE_OK)
@@ -364,7 +382,7 @@ int appdb_query_keys(struct appdb *a, const char *sql, int64_t cutoff_s, char **
 		sqlite3_bind_int64(st, ci, cutoff_s);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (k && (r = strv_extend(&keys, k)) < 0)
+		if (k && (r = keys_add(&keys, &n, k)) < 0)
 			break;
 	}
 	sqlite3_finalize(st);

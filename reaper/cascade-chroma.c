@@ -273,11 +273,35 @@ int chroma_rw_delete_collection(struct chroma_rw *c, const char *id_or_name, cha
 
 /* ---- the vector half of a run ---- */
 
+/* A NULL-terminated string list that grows by doubling (strv_extend
+ * rescans the list on every call, quadratic for a run's 100k keys). */
+struct list {
+	char **v;
+	size_t n, cap;
+};
+
+static int list_add(struct list *l, const char *s)
+{
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		char **nv = realloc(l->v, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(s);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->v[++l->n] = NULL;
+	return 0;
+}
+
 struct vwork {
 	const struct config_vectors *v;
-	char **collections; /* ids or names */
-	char **dirs;        /* orphan directories */
-	char **segrows;     /* segments whose rows are orphans */
+	struct list collections; /* ids or names */
+	struct list dirs;        /* orphan directories */
+	struct list segrows;     /* segments whose rows are orphans */
 	int64_t *ids;       /* journal ids, in the order above */
 	size_t n;
 	uint64_t bytes; /* index directories' size, as planned */
@@ -288,39 +312,36 @@ static bool is_row_action(const struct journal_action *ja)
 	return streq(ja->kind, "remove-file-rows") || streq(ja->kind, "remove-rows");
 }
 
-struct keys_ctx {
-	char ***keys;
-};
-
 static int collect_key(const struct journal_action *ja, void *ud)
 {
-	struct keys_ctx *k = ud;
 	if (!ja->key || !is_row_action(ja))
 		return 0;
-	return strv_extend(k->keys, ja->key);
+	return list_add(ud, ja->key);
 }
 
 /* The collections that owner rows removed in this run leave dead, by the
  * store's patterns whose query is the owners ("file-{}"). */
-static int cascaded(struct apply *a, const struct config_vectors *v, char ***out)
+static int cascaded(struct apply *a, const struct config_vectors *v, struct list *out)
 {
-	_cleanup_strv_free_ char **keys = NULL;
+	struct list keys = {0};
 	struct journal_filter f = {.run_id = a->run_id, .states = 1u << JOURNAL_DONE};
-	struct keys_ctx kc = {&keys};
-	int r = journal_foreach(a->j, &f, collect_key, &kc);
+	int r = journal_foreach(a->j, &f, collect_key, &keys);
 
 	for (size_t p = 0; r >= 0 && p < v->n_collections; p++) {
 		const char *pat = v->collections[p].pattern, *brace = strstr(pat, "{}");
 		if (!streq(v->collections[p].query, "owners") || !brace)
 			continue;
-		for (char **k = keys; r >= 0 && k && *k; k++) {
+		for (char **k = keys.v; r >= 0 && k && *k; k++) {
 			char *name = NULL;
-			if (asprintf(&name, "%.*s%s%s", (int)(brace - pat), pat, *k, brace + 2) < 0)
-				return -ENOMEM;
-			r = strv_extend(out, name);
+			if (asprintf(&name, "%.*s%s%s", (int)(brace - pat), pat, *k, brace + 2) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			r = list_add(out, name);
 			free(name);
 		}
 	}
+	strv_free(keys.v);
 	return r;
 }
 
@@ -333,21 +354,21 @@ static int gather(struct apply *a, struct vwork *w)
 			continue;
 		w->bytes += (uint64_t)MAX(pa->size, 0);
 		if (pa->kind == PLAN_REMOVE_COLLECTION)
-			r = strv_extend(&w->collections, pa->target);
+			r = list_add(&w->collections, pa->target);
 		else if (pa->kind == PLAN_REMOVE_VECTOR_DIR)
-			r = strv_extend(&w->dirs, pa->target);
+			r = list_add(&w->dirs, pa->target);
 		else
-			r = strv_extend(&w->segrows, pa->target);
+			r = list_add(&w->segrows, pa->target);
 	}
 	if (r >= 0 && !a->o->dry_run)
 		r = cascaded(a, w->v, &w->collections);
-	w->n = strv_length(w->collections) + strv_length(w->dirs) + strv_length(w->segrows);
+	w->n = w->collections.n + w->dirs.n + w->segrows.n;
 	return r;
 }
 
 static int journal_all(struct apply *a, struct vwork *w, enum journal_state s, const char *why)
 {
-	char **lists[3] = {w->collections, w->dirs, w->segrows};
+	char **lists[3] = {w->collections.v, w->dirs.v, w->segrows.v};
 	static const char *const kinds[3] = {"remove-collection", "remove-vector-dir",
 					     "remove-vector-rows"};
 	size_t k = 0;
@@ -382,11 +403,11 @@ static int set_all(struct apply *a, struct vwork *w, enum journal_state s, const
 static int delete_rows(struct apply *a, struct chroma_rw *c, struct vwork *w, char ***dirs)
 {
 	int r = 0;
-	for (char **p = w->collections; r >= 0 && p && *p; p++) {
+	for (char **p = w->collections.v; r >= 0 && p && *p; p++) {
 		r = chroma_rw_delete_collection(c, *p, dirs);
 		a->res->vectors += r > 0 ? (uint64_t)r : 0;
 	}
-	for (char **p = w->segrows; r >= 0 && p && *p; p++) {
+	for (char **p = w->segrows.v; r >= 0 && p && *p; p++) {
 		r = chroma_rw_delete_segment_rows(c, *p);
 		a->res->vectors += r > 0 ? (uint64_t)r : 0;
 	}
@@ -443,7 +464,7 @@ static int store_run(struct apply *a, struct vwork *w)
 	}
 	chroma_rw_close(c);
 	remove_dirs(a, w->v->path, vecdirs);
-	remove_dirs(a, w->v->path, w->dirs);
+	remove_dirs(a, w->v->path, w->dirs.v);
 	a->res->actions += w->n;
 	a->res->bytes += w->bytes;
 	return set_all(a, w, JOURNAL_DONE, NULL);
@@ -459,9 +480,9 @@ int apply_vectors(struct apply *a)
 		r = gather(a, &w);
 		if (r >= 0)
 			r = store_run(a, &w);
-		strv_free(w.collections);
-		strv_free(w.dirs);
-		strv_free(w.segrows);
+		strv_free(w.collections.v);
+		strv_free(w.dirs.v);
+		strv_free(w.segrows.v);
 		free(w.ids);
 	}
 	return r;
