@@ -15,6 +15,8 @@
 struct journal {
 	sqlite3 *db;
 	char *err;
+	/* The statements every action runs, prepared once. */
+	sqlite3_stmt *add, *set_state, *save_row;
 };
 
 static const char *const state_names[_JOURNAL_STATE_MAX] = {
@@ -107,6 +109,9 @@ void journal_close(struct journal *j)
 {
 	if (!j)
 		return;
+	sqlite3_finalize(j->add);
+	sqlite3_finalize(j->set_state);
+	sqlite3_finalize(j->save_row);
 	sqlite3_close_v2(j->db);
 	free(j->err);
 	free(j);
@@ -143,6 +148,26 @@ static void bind_blob(sqlite3_stmt *st, int i, const char *s, size_t n)
 		sqlite3_bind_blob64(st, i, s, n, SQLITE_TRANSIENT);
 }
 
+/* The cached statement, prepared on first use, reset and unbound. */
+static int cached(struct journal *j, sqlite3_stmt **st, const char *sql, const char *what)
+{
+	if (*st) {
+		sqlite3_reset(*st);
+		sqlite3_clear_bindings(*st);
+		return 0;
+	}
+	int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	return rc == SQLITE_OK ? 0 : j_fail(j, rc, what);
+}
+
+static int step_reset(struct journal *j, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : j_fail(j, rc, what);
+	sqlite3_reset(st);
+	return r;
+}
+
 static int step_done(struct journal *j, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
@@ -153,15 +178,14 @@ static int step_done(struct journal *j, sqlite3_stmt *st, const char *what)
 
 int journal_add(struct journal *j, const struct journal_action *a, int64_t *ret_id)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		j->db,
-		"INSERT INTO actions(run_id, state, kind, rule, reason, root, root_path, path, qpath,"
-		" key, source, store, target, size, mtime_ns, ino, dev, quarantine, rows)"
-		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return j_fail(j, rc, "adding an action");
+	int r = cached(j, &j->add,
+		       "INSERT INTO actions(run_id, state, kind, rule, reason, root, root_path, path,"
+		       " qpath, key, source, store, target, size, mtime_ns, ino, dev, quarantine,"
+		       " rows) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		       "adding an action");
+	sqlite3_stmt *st = j->add;
+	if (r < 0)
+		return r;
 	sqlite3_bind_int64(st, 1, a->run_id);
 	sqlite3_bind_int(st, 2, a->state);
 	bind_text(st, 3, a->kind);
@@ -181,7 +205,7 @@ int journal_add(struct journal *j, const struct journal_action *a, int64_t *ret_
 	sqlite3_bind_int64(st, 17, (int64_t)a->dev);
 	sqlite3_bind_int(st, 18, a->quarantine);
 	sqlite3_bind_int64(st, 19, (int64_t)a->rows);
-	int r = step_done(j, st, "adding an action");
+	r = step_reset(j, st, "adding an action");
 	if (r >= 0 && ret_id)
 		*ret_id = sqlite3_last_insert_rowid(j->db);
 	return r;
@@ -190,19 +214,19 @@ int journal_add(struct journal *j, const struct journal_action *a, int64_t *ret_
 int journal_set_state(struct journal *j, int64_t id, enum journal_state s, const char *error,
 		      uint64_t rows)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(j->db,
-				    "UPDATE actions SET state = ?, error = coalesce(?, error),"
-				    " rows = max(rows, ?), ended_ns = ? WHERE id = ?",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return j_fail(j, rc, "updating an action");
+	int r = cached(j, &j->set_state,
+		       "UPDATE actions SET state = ?, error = coalesce(?, error),"
+		       " rows = max(rows, ?), ended_ns = ? WHERE id = ?",
+		       "updating an action");
+	sqlite3_stmt *st = j->set_state;
+	if (r < 0)
+		return r;
 	sqlite3_bind_int(st, 1, s);
 	bind_text(st, 2, error);
 	sqlite3_bind_int64(st, 3, (int64_t)rows);
 	sqlite3_bind_int64(st, 4, now_ns());
 	sqlite3_bind_int64(st, 5, id);
-	return step_done(j, st, "updating an action");
+	return step_reset(j, st, "updating an action");
 }
 
 static void bind_value(sqlite3_stmt *st, int i, const struct journal_value *v)
@@ -228,13 +252,12 @@ static void bind_value(sqlite3_stmt *st, int i, const struct journal_value *v)
 int journal_save_row(struct journal *j, int64_t action_id, unsigned seq, const char *table,
 		     const struct journal_value *v, size_t n)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(j->db, "INSERT INTO saved_rows VALUES(?,?,?,?,?,?)", -1, &st,
-				    NULL);
-	int r = 0;
+	int r = cached(j, &j->save_row, "INSERT INTO saved_rows VALUES(?,?,?,?,?,?)",
+		       "saving a row"), rc;
+	sqlite3_stmt *st = j->save_row;
 
-	if (rc != SQLITE_OK)
-		return j_fail(j, rc, "saving a row");
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		sqlite3_bind_int64(st, 1, action_id);
 		sqlite3_bind_int(st, 2, (int)seq);
@@ -247,7 +270,6 @@ int journal_save_row(struct journal *j, int64_t action_id, unsigned seq, const c
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
-	sqlite3_finalize(st);
 	return r;
 }
 
