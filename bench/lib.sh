@@ -90,13 +90,13 @@ bench_row() {
 		target=">=${limit}x faster"
 		[ "$limit" = - ] && target=-
 		bench_measured "$verdict" &&
-			ratio=$(awk -v f="$fsd" -v p="$peer" 'BEGIN { printf "%.2fx faster", p / f }')
+			ratio=$(awk -v f="$fsd" -v p="$peer" 'BEGIN { if (f > 0) printf "%.2fx faster", p / f; else print "-" }')
 		;;
 	time)
 		target="<=${limit}x time"
 		[ "$limit" = - ] && target=-
 		bench_measured "$verdict" &&
-			ratio=$(awk -v f="$fsd" -v p="$peer" 'BEGIN { printf "%.2fx time", f / p }')
+			ratio=$(awk -v f="$fsd" -v p="$peer" 'BEGIN { if (p > 0) printf "%.2fx time", f / p; else print "-" }')
 		;;
 	below) target="<${limit} ${unit}" ;;
 	esac
