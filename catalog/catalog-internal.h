@@ -27,6 +27,8 @@ int catalog_dir_children(struct catalog *c, int64_t root_id, const char *dir, si
 int catalog_root_scanned(struct catalog *c, int64_t root_id, int64_t scanned_ns,
 			 const char *key_spec);
 int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret);
+/* 1 if the root has any file row (in any state), 0 if none. */
+int catalog_root_has_rows(struct catalog *c, int64_t root_id);
 
 /* Sets only the key of one row (after a change of key derivation). */
 int catalog_file_set_key(struct catalog *c, int64_t id, const char *key);

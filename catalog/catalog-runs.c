@@ -90,6 +90,21 @@ int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret)
 	return 0;
 }
 
+int catalog_root_has_rows(struct catalog *c, int64_t root_id)
+{
+	_cleanup_finalize_ sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = cdb_prepare(c, "SELECT 1 FROM files WHERE root_id = ?1 LIMIT 1", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, root_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW;
+	return cdb_sqlerr(c, rc);
+}
+
 /* ---- runs ---- */
 
 int catalog_run_begin(struct catalog *c, const char *kind, int64_t *ret_id)

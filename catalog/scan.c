@@ -840,7 +840,18 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 	r = catalog_root_key_spec(c, root_id, &old_spec);
 	if (r < 0)
 		return r;
+	/* A root without rows has no keys to redo: re-keying there would
+	 * only make the walker stat every file itself instead of handing the
+	 * new ones to the hashing threads. A root that was never scanned to
+	 * the end (empty spec) may hold rows of an interrupted scan, made
+	 * with whatever derivation was configured then. */
 	s->rekey = !streq(old_spec, spec);
+	if (s->rekey && isempty(old_spec)) {
+		r = catalog_root_has_rows(c, root_id);
+		if (r < 0)
+			return r;
+		s->rekey = r > 0;
+	}
 	n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 	s->fs.one_fs = root->one_file_system;
 	return scan_pool_start(&s->pool, (unsigned)MIN(MAX(n, 1L), 64L), &s->fs, s->keyer, o->verify);

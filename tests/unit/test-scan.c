@@ -185,6 +185,30 @@ static void test_rekey(void **state)
 	assert_int_equal(strlen(f.key), 32);
 }
 
+/* A root that was never scanned to the end is not re-keyed for nothing,
+ * but rows that a partial scan left with another key setting are. */
+static void test_rekey_after_partial(void **state)
+{
+	struct fixture *fx = *state;
+	struct scan_options o = {.threads = 2};
+	struct scan_stats st;
+	struct catalog_file f;
+	char buf[512];
+
+	assert_int_equal(scan_path(fx->c, fx->root_id, &fx->root, "1234_three.txt", &o, &st), 0);
+	assert_int_equal(row(fx, "1234_three.txt", &f, buf), 0);
+	assert_string_equal(f.key, "1234_three.txt");
+	fx->root.key = KEY_REGEX;
+	fx->root.key_regex = (char *)"^([0-9]+)_";
+	scan(fx, &st);
+	assert_int_equal(st.added, 2);
+	assert_int_equal(st.hashed, 2);
+	assert_int_equal(row(fx, "1234_three.txt", &f, buf), 0);
+	assert_string_equal(f.key, "1234");
+	assert_int_equal(row(fx, "a/one.txt", &f, buf), 0);
+	assert_null(f.key);
+}
+
 static void test_dir_becomes_file(void **state)
 {
 	struct fixture *fx = *state;
@@ -283,6 +307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_root_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rekey_after_partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_becomes_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_load, setup, teardown),
