@@ -10,6 +10,9 @@
 struct catalog_cursor {
 	struct catalog *c;
 	sqlite3_stmt *stmt;
+	/* Read after stmt: the keyed half of a key-ordered cursor whose
+	 * first half (stmt) holds the rows without a key. */
+	sqlite3_stmt *next_stmt;
 	struct catalog_file f;
 	/* Each root's last complete scan, for see_scanned(). */
 	int64_t *root_ids, *scanned_ns;
@@ -456,21 +459,49 @@ static const char *order_sql(enum catalog_order o)
 	}
 }
 
+/* Which rows of a key-ordered query a statement reads. files_key holds
+ * keyed rows only (a partial index), so a query that wants the rows
+ * without a key too is run as two: those first (NULL sorts first), in
+ * path order, then the keyed ones from the index. */
+enum key_part { KEY_ALL, KEY_NULL, KEY_SET };
+
 /* The statement is assembled from fixed fragments only; every value is
- * a bound parameter. */
-static void cursor_sql(const struct catalog_query *q, char *buf, size_t n)
+ * a bound parameter. The WHERE terms repeat those of the partial indexes
+ * (files_hash, files_key, files_changed) so that the planner can use them. */
+static void cursor_sql(const struct catalog_query *q, enum key_part part, char *buf, size_t n)
 {
 	snprintf(buf, n, "SELECT " FILE_COLUMNS " FROM files f WHERE 1%s%s%s%s%s%s",
 		 q->root_id ? " AND f.root_id = :root" : "", q->state >= 0 ? " AND f.state = :state" : "",
 		 q->changed_only ? " AND (f.flags & 1) <> 0" : "",
-		 q->keyed_only ? " AND f.key IS NOT NULL" : "",
+		 q->keyed_only || part == KEY_SET ? " AND f.key IS NOT NULL"
+		 : part == KEY_NULL		  ? " AND f.key IS NULL"
+						  : "",
 		 !q->duplicates_only ? ""
-		 : q->root_id ? " AND f.state = 0 AND f.hash IN (SELECT hash FROM files"
+		 : q->root_id ? " AND f.state = 0 AND f.hash IS NOT NULL AND f.hash IN (SELECT hash FROM files"
 				" WHERE state = 0 AND hash IS NOT NULL AND root_id = :root"
 				" GROUP BY hash HAVING count(*) > 1)"
-			      : " AND f.state = 0 AND f.hash IN (SELECT hash FROM files"
+			      : " AND f.state = 0 AND f.hash IS NOT NULL AND f.hash IN (SELECT hash FROM files"
 				" WHERE state = 0 AND hash IS NOT NULL GROUP BY hash HAVING count(*) > 1)",
-		 order_sql(q->order));
+		 part == KEY_NULL ? order_sql(CATALOG_ORDER_PATH) : order_sql(q->order));
+}
+
+static int cursor_prepare(struct catalog *c, const struct catalog_query *q, enum key_part part,
+			  sqlite3_stmt **ret)
+{
+	char sql[2048];
+	int r, i;
+
+	cursor_sql(q, part, sql, sizeof(sql));
+	r = cdb_prepare(c, sql, ret);
+	if (r < 0)
+		return r;
+	i = sqlite3_bind_parameter_index(*ret, ":root");
+	if (i > 0)
+		sqlite3_bind_int64(*ret, i, q->root_id);
+	i = sqlite3_bind_parameter_index(*ret, ":state");
+	if (i > 0)
+		sqlite3_bind_int(*ret, i, q->state);
+	return 0;
 }
 
 static int load_scanned(struct catalog_cursor *cur)
@@ -500,25 +531,23 @@ static int load_scanned(struct catalog_cursor *cur)
 int catalog_cursor_open(struct catalog *c, const struct catalog_query *q,
 			struct catalog_cursor **ret)
 {
-	_cleanup_finalize_ sqlite3_stmt *s = NULL;
-	char sql[2048];
-	int r, i;
+	/* Split only within one root: across roots, NULL keys would have to
+	 * come between one root's keyed rows and the next root's. */
+	bool split = q->order == CATALOG_ORDER_KEY && !q->keyed_only && q->root_id;
+	_cleanup_finalize_ sqlite3_stmt *s = NULL, *s2 = NULL;
+	int r;
 
-	cursor_sql(q, sql, sizeof(sql));
-	r = cdb_prepare(c, sql, &s);
+	r = cursor_prepare(c, q, split ? KEY_NULL : KEY_ALL, &s);
+	if (r >= 0 && split)
+		r = cursor_prepare(c, q, KEY_SET, &s2);
 	if (r < 0)
 		return r;
-	i = sqlite3_bind_parameter_index(s, ":root");
-	if (i > 0)
-		sqlite3_bind_int64(s, i, q->root_id);
-	i = sqlite3_bind_parameter_index(s, ":state");
-	if (i > 0)
-		sqlite3_bind_int(s, i, q->state);
 	struct catalog_cursor *cur = calloc(1, sizeof(*cur));
 	if (!cur)
 		return -ENOMEM;
 	cur->c = c;
 	cur->stmt = TAKE_PTR(s);
+	cur->next_stmt = TAKE_PTR(s2);
 	r = load_scanned(cur);
 	if (r < 0) {
 		catalog_cursor_free(cur);
@@ -532,6 +561,11 @@ int catalog_cursor_next(struct catalog_cursor *cur, const struct catalog_file **
 {
 	int rc = sqlite3_step(cur->stmt);
 
+	if (rc == SQLITE_DONE && cur->next_stmt) {
+		sqlite3_finalize(cur->stmt);
+		cur->stmt = TAKE_PTR(cur->next_stmt);
+		rc = sqlite3_step(cur->stmt);
+	}
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc != SQLITE_ROW)
@@ -549,6 +583,7 @@ void catalog_cursor_free(struct catalog_cursor *cur)
 	if (!cur)
 		return;
 	sqlite3_finalize(cur->stmt);
+	sqlite3_finalize(cur->next_stmt);
 	free(cur->root_ids);
 	free(cur->scanned_ns);
 	free(cur);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define CATALOG_HASH_SIZE 16
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 
 struct catalog;
 struct catalog_cursor;

@@ -150,6 +150,16 @@ static void test_cursor_orders(void **state)
 	collect(fx, &(struct catalog_query){.order = CATALOG_ORDER_KEY, .state = -1, .keyed_only = true},
 		out, sizeof(out));
 	assert_string_equal(out, "d;a y;b;a/x;");
+	/* Key order over every row of a root: those without a key first. */
+	ADD(fx, "0 nokey", NULL, 4, 1);
+	collect(fx, &(struct catalog_query){.root_id = fx->root, .order = CATALOG_ORDER_KEY, .state = -1},
+		out, sizeof(out));
+	assert_string_equal(out, "0 nokey;c;d;a y;b;a/x;");
+	assert_int_equal(catalog_file_gone(fx->c, fx->root, "0 nokey", 7, false, now_ns()), 1);
+	collect(fx, &(struct catalog_query){.root_id = fx->root, .order = CATALOG_ORDER_KEY, .state = 0},
+		out, sizeof(out));
+	assert_string_equal(out, "c;d;a y;b;a/x;");
+	assert_int_equal(catalog_forget_gone(fx->c, INT64_MAX), 1);
 	collect(fx, &(struct catalog_query){.order = CATALOG_ORDER_HASH, .state = 0,
 					    .duplicates_only = true},
 		out, sizeof(out));
@@ -372,6 +382,46 @@ static bool key_index_covers(const char *path)
 	return covers;
 }
 
+/* Schema 3: the hash, key and changed indexes hold only their rows. */
+static bool indexes_partial(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+					    " AND name IN ('files_key', 'files_hash', 'files_changed')"
+					    " AND sql LIKE '% WHERE %'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n == 3;
+}
+
+/* Whether SQLite's plan for `query` mentions `what`. */
+static bool plan_uses(const char *path, const char *query, const char *what)
+{
+	char q[1024];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool found = false;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", query);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (strstr((const char *)sqlite3_column_text(st, 3), what))
+			found = true;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return found;
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -420,10 +470,36 @@ static void test_migrations(void **state)
 	assert_int_equal(catalog_schema_version(c), 1);
 	catalog_close(c);
 	assert_int_equal(catalog_open(fx->path, 0, &fx->c), 0);
-	assert_int_equal(catalog_schema_version(fx->c), 2);
+	assert_int_equal(catalog_schema_version(fx->c), CATALOG_SCHEMA_VERSION);
 	assert_int_equal(get_state(fx, "v1 row"), CATALOG_PRESENT);
 	assert_int_equal(count_indexes(fx->path), 4);
 	assert_true(key_index_covers(fx->path));
+	assert_true(indexes_partial(fx->path));
+
+	/* A version 2 catalog (full hash and key indexes): read as it is
+	 * read-only, upgraded to partial indexes when opened writable. */
+	catalog_close(fx->c);
+	fx->c = NULL;
+	sql(fx->path, "DROP INDEX files_key; DROP INDEX files_hash; DROP INDEX files_changed;"
+		      " CREATE INDEX files_hash ON files(hash);"
+		      " CREATE INDEX files_key ON files(root_id, key, path, size, mtime_ns, ctime_ns,"
+		      " ino, dev, mode, hash, first_seen_ns, last_seen_ns, state, flags, error);"
+		      " PRAGMA user_version = 2");
+	assert_int_equal(catalog_open(fx->path, CATALOG_OPEN_READONLY, &c), 0);
+	assert_int_equal(catalog_schema_version(c), 2);
+	catalog_close(c);
+	assert_false(indexes_partial(fx->path));
+	assert_int_equal(catalog_open(fx->path, 0, &fx->c), 0);
+	assert_int_equal(catalog_schema_version(fx->c), 3);
+	assert_int_equal(get_state(fx, "v1 row"), CATALOG_PRESENT);
+	assert_true(key_index_covers(fx->path));
+	assert_true(indexes_partial(fx->path));
+	assert_true(plan_uses(fx->path, "SELECT hash FROM files WHERE state = 0 AND hash IS NOT NULL"
+					" GROUP BY hash HAVING count(*) > 1", "INDEX files_hash"));
+	assert_true(plan_uses(fx->path, "SELECT f.id, f.path, f.key, f.hash, f.state FROM files f WHERE f.root_id = 1 AND f.key IS NOT NULL"
+					" ORDER BY f.root_id, f.key, f.path", "COVERING INDEX files_key"));
+	assert_true(plan_uses(fx->path, "SELECT * FROM files f WHERE 1 AND (f.flags & 1) <> 0"
+					" ORDER BY f.root_id, f.path", "INDEX files_changed"));
 
 	/* Written by a newer fsd: refused, and left as it was. */
 	snprintf(p, sizeof(p), "%s/newer.db", fx->dir);
