@@ -20,7 +20,7 @@
 
 /* The quarantine lives at the top of each root (same filesystem, so a
  * removal is one rename); nothing below it is ever planned. */
-#define REAPER_QUARANTINE_DIR ".fsd-quarantine"
+#define REAPER_QUARANTINE_DIR FSD_QUARANTINE_DIR /* common/config.h */
 
 enum plan_kind {
 	PLAN_REMOVE_FILE,       /* a file (to quarantine, or unlinked) */

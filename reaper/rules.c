@@ -5,7 +5,6 @@
 #include "reaper/rules.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,36 +539,17 @@ bool rule_applies_to_root(const struct rule *r, const struct config_root *root)
 	return false;
 }
 
-/* A glob matches a path or any of its leading directories, so that
- * "cache/embedding" or "cache/m*" cover everything below them. '*' crosses '/'. */
-static bool glob_match(const char *pattern, const char *path)
-{
-	_cleanup_free_ char *prefix = NULL;
-
-	if (fnmatch(pattern, path, 0) == 0)
-		return true;
-	prefix = strdup(path);
-	if (!prefix)
-		return true; /* fail closed: treat as matched (protected/excluded) */
-	for (char *s = strrchr(prefix, '/'); s; s = strrchr(prefix, '/')) {
-		*s = 0;
-		if (fnmatch(pattern, prefix, 0) == 0)
-			return true;
-	}
-	return false;
-}
-
+/* The one meaning of globs, fsd.conf(5): config_globs_match(). Out of
+ * memory counts as a match, which protects and excludes: fail closed. */
 static bool globs_match(char *const *globs, const char *path)
 {
-	for (char *const *p = globs; p && *p; p++)
-		if (glob_match(*p, path))
-			return true;
-	return false;
+	return config_globs_match(globs, path) != 0;
 }
 
 bool rule_matches_path(const struct rule *r, const char *path)
 {
-	if (r->match && !globs_match(r->match, path))
+	/* Out of memory selects nothing: a failed match never widens a rule. */
+	if (r->match && config_globs_match(r->match, path) <= 0)
 		return false;
 	return !globs_match(r->exclude, path);
 }

@@ -112,6 +112,17 @@ static void test_full_rule(void **state)
 	assert_true(rules_path_protected(rs, &roots[0], "keep/x/y.pdf"));
 	assert_false(rules_path_protected(rs, &roots[0], "other/y.pdf"));
 	rules_free(rs);
+
+	/* Globs mean what they mean for the scanner's excludes: a name glob
+	 * matches a directory at any depth and covers what is below it. */
+	const char *names[] = {"roots", "uploads", "older-than", "1d", "match", "drafts",
+			       "exclude", ".git", NULL};
+	assert_null(parse("names", names, &rs));
+	assert_true(rule_matches_path(&rs->v[0], "drafts/a.txt"));
+	assert_true(rule_matches_path(&rs->v[0], "u/7/drafts/a.txt"));
+	assert_false(rule_matches_path(&rs->v[0], "u/7/drafts.txt"));
+	assert_false(rule_matches_path(&rs->v[0], "u/drafts/.git/HEAD"));
+	rules_free(rs);
 }
 
 static void test_older_than_timestamps(void **state)
