@@ -91,8 +91,11 @@ int catalog_file_upsert(struct catalog *c, const struct catalog_file *f)
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(s, 1, f->root_id);
-	cdb_bind_bytes(s, 2, f->path, f->path_len);
-	cdb_bind_bytes(s, 3, f->path, dir_len_of(f->path, f->path_len));
+	/* Static: the statement is stepped and reset before this returns, so
+	 * SQLite need not copy the path twice per row. */
+	sqlite3_bind_blob64(s, 2, f->path_len ? f->path : "", f->path_len, SQLITE_STATIC);
+	sqlite3_bind_blob64(s, 3, f->path_len ? f->path : "", dir_len_of(f->path, f->path_len),
+			    SQLITE_STATIC);
 	if (f->key)
 		sqlite3_bind_text(s, 4, f->key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, f->size);

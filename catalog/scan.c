@@ -859,6 +859,7 @@ static int scan_setup(struct scan *s, struct catalog *c, int64_t root_id,
 
 static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 {
+	int64_t t0 = mono_ns(), t1;
 	char spec[1024];
 	int k;
 
@@ -869,6 +870,7 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 		r = -ECANCELED;
 	scan_pool_stop(&s->pool);
 	scan_log_thread_cpu("walking thread");
+	t1 = mono_ns();
 	if (r >= 0 && complete) {
 		key_spec(s->root, spec, sizeof(spec));
 		r = batch_before_write(s);
@@ -882,9 +884,13 @@ static int scan_finish(struct scan *s, int r, bool complete, int64_t started)
 			r = k;
 	}
 	if (s->bulk) {
+		int64_t t2 = mono_ns();
 		k = catalog_bulk_end(s->c, s->dropped_indexes);
 		if (r >= 0)
 			r = k;
+		log_debug("scan: after the walk, %.3fs for the last results, %.3fs for the last"
+			  " commit, %.3fs for indexes and checkpoint", (double)(t1 - t0) / 1e9,
+			  (double)(t2 - t1) / 1e9, (double)(mono_ns() - t2) / 1e9);
 	}
 	progress(s, true);
 	keyer_free(s->keyer);
