@@ -1,9 +1,12 @@
 /* The audit's per-source merge: one key-ordered cursor per root that
  * names the source, merged with the source's key-ordered owner rows and
  * its live references. A key held by files and no row makes orphans (or
- * pending files); a row makes a dangling row when its file is not on
- * disk and an unreferenced one when nothing live holds it. Memory holds
- * one key's files at a time. */
+ * pending files) when nothing live holds it, and unowned-referenced files
+ * when something does; a row makes a dangling row when its file is not on
+ * disk and an unreferenced one when nothing live holds it. Every step has
+ * a larger key than the one before, so the live checks of unowned groups
+ * and of owner rows come in the ascending order refsource_live_check()
+ * requires. Memory holds one key's files at a time. */
 #include <string.h>
 
 #include "reaper/audit-internal.h"
@@ -123,7 +126,8 @@ static int merge_open(struct merge *m)
 	r = owner_next(m);
 	if (r < 0)
 		return r;
-	if (audit_wanted(a, AUDIT_UNREFERENCED)) {
+	if (audit_wanted(a, AUDIT_UNREFERENCED) || audit_wanted(a, AUDIT_ORPHAN) ||
+	    audit_wanted(a, AUDIT_PENDING) || audit_wanted(a, AUDIT_UNOWNED_REFERENCED)) {
 		r = refsource_live_open(m->rs, &m->live);
 		if (r < 0)
 			return audit_fail(a, r, "%s", refsource_errmsg(m->rs));
@@ -175,16 +179,37 @@ static int group_collect(struct merge *m)
 	return 0;
 }
 
+/* Does a live reference hold the group's key? Asked once per group, and
+ * only when there is a file to judge. Without live references opened
+ * (only dangling rows wanted) nothing that depends on the answer is
+ * reported anyway. */
+static int group_live(struct merge *m)
+{
+	if (!m->live)
+		return 0;
+	int r = refsource_live_check(m->live, m->g.key, m->g.key_len);
+	if (r < 0)
+		return audit_fail(m->a, r, "%s", refsource_errmsg(m->rs));
+	return r;
+}
+
+/* Files that no row owns. A live reference to the key (a chat that still
+ * names a file whose row is gone) keeps them, as the reaper does: they
+ * are unowned-referenced, whatever their age, never orphans. */
 static int report_unowned(struct merge *m)
 {
 	struct audit *a = m->a;
+	int live = -1;
+
 	for (size_t i = 0; i < m->g.n; i++) {
 		const struct gfile *gf = &m->g.f[i];
 		if (audit_root_protects(gf->root, gf->path))
 			continue;
+		if (live < 0 && (live = group_live(m)) < 0)
+			return live;
 		bool young = a->now_ns - gf->mtime_ns < a->cfg->grace_ns;
 		struct audit_finding f = {
-			.category = young ? AUDIT_PENDING : AUDIT_ORPHAN,
+			.category = live ? AUDIT_UNOWNED_REFERENCED : young ? AUDIT_PENDING : AUDIT_ORPHAN,
 			.root = gf->root->name,
 			.path = gf->path,
 			.path_len = gf->path_len,

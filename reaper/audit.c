@@ -28,6 +28,7 @@ static const char *const category_names[_AUDIT_CATEGORY_MAX] = {
 	[AUDIT_VECTOR_DIR] = "vector-dir",
 	[AUDIT_VECTOR_ROWS] = "vector-rows",
 	[AUDIT_VECTOR_UNKNOWN] = "vector-unknown",
+	[AUDIT_UNOWNED_REFERENCED] = "unowned-referenced",
 };
 
 const char *audit_category_to_string(enum audit_category c)
@@ -501,7 +502,7 @@ static int audit_passes(struct audit *a)
 	if (audit_wanted(a, AUDIT_DUPLICATE))
 		beside = audit_dup_start(a, &job);
 	if (audit_wanted(a, AUDIT_ORPHAN) || audit_wanted(a, AUDIT_PENDING) || audit_wanted(a, AUDIT_DANGLING) ||
-	    audit_wanted(a, AUDIT_UNREFERENCED))
+	    audit_wanted(a, AUDIT_UNREFERENCED) || audit_wanted(a, AUDIT_UNOWNED_REFERENCED))
 		for (size_t i = 0; i < a->cfg->n_sources && r >= 0; i++)
 			r = audit_pass_source(a, &a->cfg->sources[i]);
 	if (r >= 0 && audit_wanted(a, AUDIT_CHANGED))

@@ -6,11 +6,13 @@
  *
  * Per source, one merge in key order over the catalog's keyed files of the
  * roots that name the source and the source's sorted owner rows yields:
- * orphan files (no owner row, older than the grace period by mtime),
- * pending files (the same, younger), dangling rows (the row's file is not
- * on disk) and unreferenced rows (no live reference holds the row). Then
- * changed files and duplicates from the catalog alone, then the vector
- * stores. Protected files and roots without a key are never orphans.
+ * orphan files (no owner row and no live reference, older than the
+ * grace period by mtime), pending files (the same, younger),
+ * unowned-referenced files (no owner row, but a live reference still
+ * holds the key: never reaped, whatever their age), dangling rows (the
+ * row's file is not on disk) and unreferenced rows (no live reference
+ * holds the row). Then changed files and duplicates from the catalog
+ * alone, then the vector stores. Protected files and roots without a key are never orphans.
  *
  * Fail closed: when a source fails, nothing that depends on it is
  * reported (an error is, through the sink), the rest of the audit goes on,
@@ -35,6 +37,7 @@ enum audit_category {
 	AUDIT_VECTOR_DIR,        /* an index directory that belongs to no segment */
 	AUDIT_VECTOR_ROWS,       /* embeddings whose segment is gone */
 	AUDIT_VECTOR_UNKNOWN,    /* a collection no pattern explains: listed, not a finding */
+	AUDIT_UNOWNED_REFERENCED, /* file owned by no row whose key a live reference still holds */
 	_AUDIT_CATEGORY_MAX,
 };
 

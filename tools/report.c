@@ -42,6 +42,8 @@ static const char *const section_titles[_AUDIT_CATEGORY_MAX] = {
 	[AUDIT_VECTOR_DIR] = "Orphan vector index directories: no segment has them",
 	[AUDIT_VECTOR_ROWS] = "Orphan embeddings: their segment is gone",
 	[AUDIT_VECTOR_UNKNOWN] = "Unknown collections: match no pattern, never reaped (not findings)",
+	[AUDIT_UNOWNED_REFERENCED] = "Unowned referenced files: owned by no row, but a live reference "
+				     "still holds the key (kept, never reaped)",
 };
 
 static const char *const section_headers[_AUDIT_CATEGORY_MAX] = {
@@ -55,7 +57,19 @@ static const char *const section_headers[_AUDIT_CATEGORY_MAX] = {
 	[AUDIT_VECTOR_DIR] = "STORE\tEMBEDDINGS\tSIZE\tDIRECTORY",
 	[AUDIT_VECTOR_ROWS] = "STORE\tEMBEDDINGS\tSIZE\tSEGMENT",
 	[AUDIT_VECTOR_UNKNOWN] = "STORE\tEMBEDDINGS\tCOLLECTION / ID",
+	[AUDIT_UNOWNED_REFERENCED] = "ROOT\tSIZE\tAGE\tPATH",
 };
+
+/* The order of the text sections and totals: the file categories
+ * together, whatever their place in the enum. */
+static const enum audit_category text_order[] = {
+	AUDIT_ORPHAN,         AUDIT_PENDING,           AUDIT_UNOWNED_REFERENCED,
+	AUDIT_DANGLING,       AUDIT_UNREFERENCED,      AUDIT_CHANGED,
+	AUDIT_DUPLICATE,      AUDIT_VECTOR_COLLECTION, AUDIT_VECTOR_DIR,
+	AUDIT_VECTOR_ROWS,    AUDIT_VECTOR_UNKNOWN,
+};
+_Static_assert(sizeof(text_order) / sizeof(text_order[0]) == _AUDIT_CATEGORY_MAX,
+	       "every category has its place in the text report");
 
 static const char *vector_kind_name(enum vector_finding_kind k)
 {
@@ -467,14 +481,15 @@ static void text_totals(struct report *r, const struct audit_totals *t)
 {
 	char bytes[32];
 
-	fprintf(r->out, "Totals\n  %-17s  %10s  %10s\n", "CATEGORY", "COUNT", "BYTES");
-	for (int c = 0; c < _AUDIT_CATEGORY_MAX; c++) {
+	fprintf(r->out, "Totals\n  %-18s  %9s  %10s\n", "CATEGORY", "COUNT", "BYTES");
+	for (int i = 0; i < _AUDIT_CATEGORY_MAX; i++) {
+		enum audit_category c = text_order[i];
 		if (!(r->mask & (1u << c)))
 			continue;
-		fprintf(r->out, "  %-17s  %10llu  %10s\n", audit_category_to_string(c),
+		fprintf(r->out, "  %-18s  %9llu  %10s\n", audit_category_to_string(c),
 			(unsigned long long)t->count[c], format_bytes(bytes, sizeof(bytes), t->bytes[c]));
 	}
-	fprintf(r->out, "  %-17s  %10llu\n", "findings", (unsigned long long)t->findings);
+	fprintf(r->out, "  %-18s  %9llu\n", "findings", (unsigned long long)t->findings);
 }
 
 static void json_finish(struct report *r, const struct audit_totals *t, bool complete)
@@ -506,8 +521,8 @@ int report_finish(struct report *r, const struct audit_totals *t, bool complete)
 	if (r->json)
 		json_finish(r, t, complete);
 	else {
-		for (int c = 0; c < _AUDIT_CATEGORY_MAX; c++)
-			text_section(r, c, t);
+		for (int i = 0; i < _AUDIT_CATEGORY_MAX; i++)
+			text_section(r, text_order[i], t);
 		text_totals(r, t);
 		if (!complete)
 			fputs("\nThe audit is incomplete: see the errors above. Nothing that depends "

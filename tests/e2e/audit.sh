@@ -50,8 +50,8 @@ check "the JSON parses" jqt '.version == 1 and .complete == true' "$D/first.json
 "$FSDCTL" verify "${demo[@]}" >/dev/null 2>&1
 check_exit "audit after bit rot" 1 run_to "$D/audit.json" "$D/audit.err" "$FSDCTL" audit "${demo[@]}" --now "$NOW" --json
 to_manifest "$D/audit.json" >"$D/actual.tsv"
-for c in orphan pending dangling unreferenced changed duplicate vector-collection vector-dir \
-	vector-rows; do
+for c in orphan pending unowned-referenced dangling unreferenced changed duplicate \
+	vector-collection vector-dir vector-rows; do
 	check_eq "demo: $c findings equal the manifest" \
 		"$(grep -P "^$c\t" "$D/expected.tsv")" "$(grep -P "^$c\t" "$D/actual.tsv")"
 done
@@ -174,6 +174,7 @@ Totals
   CATEGORY                COUNT       BYTES
   orphan                      3        12 B
   pending                     1         5 B
+  unowned-referenced          0         0 B
   dangling                    1         0 B
   unreferenced                1         5 B
   changed                     0         0 B

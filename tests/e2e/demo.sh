@@ -32,7 +32,8 @@ check "another seed: another manifest" differ "$T/a.tsv" "$T/c.tsv"
 check "manifest is sorted bytewise" bash -c "LC_ALL=C sort -c '$T/a.tsv'"
 
 # --- every category planted ------------------------------------------------
-for c in orphan pending dangling unreferenced duplicate changed vector-collection vector-dir vector-rows; do
+for c in orphan pending unowned-referenced dangling unreferenced duplicate changed vector-collection \
+	vector-dir vector-rows; do
 	n=$(awk -F'\t' -v c="$c" '$1 == c' "$T/a.tsv" | wc -l)
 	check "manifest has $c findings ($n)" test "$n" -gt 0
 done
@@ -79,6 +80,13 @@ for p in $(ids orphan | grep -v 'bad name') $(ids pending); do
 	[ "$(sqlite3 "$T/a/webui.db" "SELECT count(*) FROM file WHERE id = '${p:0:36}'")" = 0 ] || bad=1
 done
 check "orphans and pending: upload present, no row" test "$bad" = 0
+bad=0
+for p in $(ids unowned-referenced); do
+	[ -f "$T/a/uploads/$p" ] || bad=1
+	[ "$(sqlite3 "$T/a/webui.db" "SELECT count(*) FROM file WHERE id = '${p:0:36}'")" = 0 ] || bad=1
+	[ "$(sqlite3 "$T/a/webui.db" "SELECT count(*) FROM chat WHERE instr(chat, '${p:0:36}') > 0")" -gt 0 ] || bad=1
+done
+check "unowned-referenced: upload present, no row, a chat names it" test "$bad" = 0
 p=$(ids pending)
 age=$((NOW - $(stat -c %Y "$T/a/uploads/$p")))
 check "pending upload is younger than the grace period ($age s)" test "$age" -lt 86400

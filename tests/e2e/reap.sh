@@ -44,6 +44,17 @@ check_eq "plan: tree untouched" "$before_tree" "$(listing)"
 check_grep "plan: text names rule and reason" 'unreferenced-uploads .*removed-from-kb.pdf' "$T/plan.txt"
 check_grep "plan: text says it is a dry run" '^Dry run' "$T/plan.txt"
 
+# The plan removes from the uploads exactly what the audit calls orphans
+# (names compared as bytes); the file a chat still names is neither.
+uploads_of() { jq -r "$1 | select(.root == \"uploads\") | .path_base64 // (.path | @base64)" "$2" | LC_ALL=C sort; }
+check_exit "audit before apply" 1 run_to "$T/audit0.json" "$T/audit0.err" "$FSDCTL" audit "${A[@]}" --now "$NOW" --json
+check_eq "plan: removes from the uploads exactly the audit's orphans" \
+	"$(uploads_of '.findings[] | select(.category == "orphan")' "$T/audit0.json")" \
+	"$(uploads_of '.plan.actions[] | select(.kind == "remove-file" and .rule == "unreferenced-uploads")' "$T/plan.json")"
+check "audit: two orphans in the uploads" test "$(uploads_of '.findings[] | select(.category == "orphan")' "$T/audit0.json" | wc -l)" -eq 2
+check "audit: the upload a chat still mentions is unowned-referenced" \
+	jqt '[.findings[] | select(.category == "unowned-referenced") | .path] == ["4ced4002-1a8a-4902-ad27-69ef38687a2b_forgotten.docx"]' "$T/audit0.json"
+
 # ---- the lock: a second reaper is refused and told who holds it ----
 exec 9>"$CAT.reaper.lock"
 flock -n 9 && echo "pid 4242 on testhost since then" >&9
@@ -88,8 +99,10 @@ check_eq "apply: only the two dangling rows lack a file" 2 "$missing"
 
 check_exit "audit after apply: findings remain (dangling, duplicates)" 1 run_to "$T/audit.json" "$T/audit.err" "$FSDCTL" audit "${A[@]}" --now "$NOW" --json
 check "audit after apply: no vector findings" jqt '[.findings[] | select(.category|startswith("vector-")) | select(.category != "vector-unknown")] | length == 0' "$T/audit.json"
-check "audit after apply: the only orphan outside quarantine is the mentioned one" \
-	jqt '[.findings[] | select(.category=="orphan") | select((.path|startswith(".fsd-quarantine/"))|not) | .path] == ["4ced4002-1a8a-4902-ad27-69ef38687a2b_forgotten.docx"]' "$T/audit.json"
+check "audit after apply: no orphan outside quarantine" \
+	jqt '[.findings[] | select(.category=="orphan") | select((.path|startswith(".fsd-quarantine/"))|not)] == []' "$T/audit.json"
+check "audit after apply: the mentioned upload kept, unowned-referenced" \
+	jqt '[.findings[] | select(.category=="unowned-referenced") | .path] == ["4ced4002-1a8a-4902-ad27-69ef38687a2b_forgotten.docx"]' "$T/audit.json"
 check_exit "second plan: nothing left to do" 0 run_to "$T/plan2.json" "$T/plan2.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --json
 
 # ---- expire-rows: a row nothing holds, with its file ----

@@ -1,8 +1,9 @@
 /* The audit's merge on a small catalog (filled row by row, no scan) and a
  * real SQLite app database: every category with its exact items, the
  * grace period against a fixed clock, protect globs, paths that map into
- * a root, outside every root or nowhere (s3://), category selection, and
- * failing closed when the owners query breaks. */
+ * a root, outside every root or nowhere (s3://), category selection,
+ * unowned files that a live reference still holds, and failing closed
+ * when the owners query breaks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +330,69 @@ static void test_locate_and_protect(void **state)
 	assert_false(audit_root_protects(up, "x/keep/a"));
 }
 
+/* Unowned keys between owned ones: each group's live check falls
+ * between the owners' checks, in the order the live cursors require, and
+ * a live reference (a link row or a chat's JSON) makes an unowned file
+ * unowned-referenced whatever its age, never an orphan or pending. */
+#define K1A "1a111111-0000-4000-8000-000000000000"
+#define K2A "2a222222-0000-4000-8000-000000000000"
+#define K3A "3a333333-0000-4000-8000-000000000000"
+#define K5A "5a555555-0000-4000-8000-000000000000"
+#define K6A "6a666666-0000-4000-8000-000000000000"
+
+static void test_unowned_referenced(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_totals t;
+	char db[600];
+	const char *want[] = {
+		"unowned-referenced uploads:" K1A "_ref.pdf " K1A,
+		"unreferenced uploads:" U2 "_b.pdf " U2,
+		"orphan uploads:" K2A "_dead.pdf " K2A,
+		"unowned-referenced uploads:" K3A "_young.pdf " K3A,
+		"unreferenced -:/srv/elsewhere/" U4 "_d.pdf " U4,
+		"unowned-referenced uploads:" K5A "_ref.pdf " K5A,
+		"orphan uploads:" U6 "_orphan.pdf " U6,
+		"pending uploads:" U7 "_new.pdf " U7,
+		"unreferenced uploads:" U9 "_gone.pdf " U9,
+	};
+
+	snprintf(db, sizeof(db), "%s/data/webui.db", dir);
+	exec_sql(db, "INSERT INTO chat_file VALUES ('x1', '" K1A "'), ('x5', '" K5A "');"
+		     "INSERT INTO chat VALUES ('x3', '{\"files\":[{\"id\":\"" K3A "\"}]}');");
+	assert_int_equal(catalog_begin(fx->cat), 0);
+	add_file(fx, "uploads", K1A "_ref.pdf", K1A, 11, NOW - 48 * H, CATALOG_PRESENT, 0, 0x11);
+	add_file(fx, "uploads", K2A "_dead.pdf", K2A, 22, NOW - 48 * H, CATALOG_PRESENT, 0, 0x12);
+	add_file(fx, "uploads", K3A "_young.pdf", K3A, 33, NOW - 1 * H, CATALOG_PRESENT, 0, 0x13);
+	add_file(fx, "uploads", K5A "_ref.pdf", K5A, 55, NOW - 48 * H, CATALOG_PRESENT, 0, 0x15);
+	add_file(fx, "uploads", "keep/" K6A "_ref.pdf", K6A, 66, NOW - 48 * H, CATALOG_PRESENT, 0,
+		 0x16);
+	assert_int_equal(catalog_commit(fx->cat), 0);
+
+	int r = run(fx, 1u << AUDIT_ORPHAN | 1u << AUDIT_PENDING | 1u << AUDIT_UNOWNED_REFERENCED |
+				1u << AUDIT_UNREFERENCED,
+		    &t);
+	assert_int_equal(r, 0);
+	assert_int_equal(fx->n_errors, 0);
+	assert_lines(fx, want, ELEMENTSOF(want));
+	assert_int_equal(t.count[AUDIT_UNOWNED_REFERENCED], 3);
+	assert_int_equal(t.bytes[AUDIT_UNOWNED_REFERENCED], 11 + 33 + 55);
+	assert_int_equal(t.count[AUDIT_ORPHAN], 2);
+	assert_int_equal(t.count[AUDIT_PENDING], 1);
+	/* a finding: everything but the pending file */
+	assert_int_equal(t.findings, 3 + 2 + 3);
+
+	/* Only orphans asked for: the live references still decide. */
+	fx->n = 0;
+	assert_int_equal(run(fx, 1u << AUDIT_ORPHAN, &t), 0);
+	assert_lines(fx, (const char *const[]){"orphan uploads:" K2A "_dead.pdf " K2A,
+					       "orphan uploads:" U6 "_orphan.pdf " U6},
+		     2);
+	assert_int_equal(t.count[AUDIT_UNOWNED_REFERENCED], 0);
+
+	exec_sql(db, "DELETE FROM chat_file WHERE id IN ('x1', 'x5'); DELETE FROM chat WHERE id = 'x3';");
+}
+
 static void test_categories(void **state)
 {
 	assert_string_equal(audit_category_to_string(AUDIT_VECTOR_UNKNOWN), "vector-unknown");
@@ -338,6 +402,12 @@ static void test_categories(void **state)
 	assert_false(audit_category_is_finding(AUDIT_VECTOR_UNKNOWN));
 	assert_true(audit_category_is_finding(AUDIT_VECTOR_DIR));
 	assert_string_equal(audit_category_to_string(AUDIT_VECTOR_COLLECTION), "vector-collection");
+	assert_string_equal(audit_category_to_string(AUDIT_UNOWNED_REFERENCED), "unowned-referenced");
+	assert_int_equal(audit_category_from_string("unowned-referenced"), AUDIT_UNOWNED_REFERENCED);
+	assert_true(audit_category_is_finding(AUDIT_UNOWNED_REFERENCED));
+	/* the enum only grows at its end */
+	assert_int_equal(AUDIT_VECTOR_UNKNOWN, 9);
+	assert_int_equal(AUDIT_UNOWNED_REFERENCED, 10);
 }
 
 static int teardown_all(void **state)
@@ -356,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_app_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_root_fails_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locate_and_protect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unowned_referenced, setup, teardown),
 		cmocka_unit_test(test_categories),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown_all);
