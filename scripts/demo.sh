@@ -67,8 +67,12 @@ fi
 cat <<EOF
 
 What you see:
-  orphan        uploads no file row owns, older than the 24 h grace period
+  orphan        uploads no file row owns and nothing mentions, older than the
+                24 h grace period: what the reaper removes
   pending       the same but younger: an upload whose row may not be committed yet
+  unowned-referenced
+                an upload with no file row that a chat still mentions: kept by
+                the reaper, worth a look
   dangling      file rows whose upload is gone from disk
   unreferenced  file rows that no chat, knowledge base, channel, note, folder,
                 model or shared chat references any more (their uploads too)
