@@ -45,7 +45,9 @@ check_eq "store and index directories untouched (no -wal, no -shm)" "$(cat "$T/b
 # --- WAL, with a writer holding the store open mid-transaction --------------------
 sqlite3 "$STORE" 'PRAGMA journal_mode=WAL' >/dev/null
 coproc WRITER { sqlite3 "$STORE" 2>&1; }
-at_exit "kill $WRITER_PID"
+# bash unsets WRITER_PID once it reaps the coprocess: keep a copy.
+writer_pid=$WRITER_PID
+at_exit "kill $writer_pid"
 printf '%s\n' "BEGIN IMMEDIATE;" \
 	"INSERT INTO collections (id, name, database_id) VALUES ('c-uncommitted', 'file-uncommitted', '00000000-0000-0000-0000-000000000000');" \
 	".print ready" >&"${WRITER[1]}"
@@ -54,7 +56,7 @@ check_eq "writer holds an open write transaction" "ready" "$line"
 check_eq "audit reads alongside the writer" 1 "$(audit)"
 check_eq "same vector findings, none uncommitted" "$(cat "$T/expected.tsv")" "$(vector_tsv "$T/audit.json")"
 printf '%s\n' "ROLLBACK;" ".quit" >&"${WRITER[1]}"
-wait "$WRITER_PID" 2>/dev/null
+wait "$writer_pid" 2>/dev/null
 
 # --- what the audit sees follows the store ------------------------------------------
 dir=$(awk -F'\t' '$1 == "vector-dir" { print $3 }' "$T/expected.tsv")
