@@ -7,6 +7,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 PKGS     = fuse3 sqlite3 libpq libxxhash inih libsystemd libmicrohttpd
 CC      ?= gcc
@@ -37,7 +38,7 @@ HELPER_BIN = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 BENCH_SRC  = $(sort $(wildcard bench/*.c))
 BENCH_BIN  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-PROGS = $(BUILD)/fsdctl $(if $(FSD_OBJ),$(BUILD)/fsd) $(BUILD)/fsd-mkdemo
+PROGS = $(BUILD)/fsdctl $(BUILD)/fsd $(BUILD)/fsd-mkdemo
 
 .PHONY: all deps check-deps bench-deps check asan demo bench install clean format
 
@@ -103,14 +104,18 @@ bench: bench-deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/fsdctl $(DESTDIR)$(PREFIX)/bin/fsdctl
-	$(if $(FSD_OBJ),install -m 0755 $(BUILD)/fsd $(DESTDIR)$(PREFIX)/sbin/fsd)
+	install -m 0755 $(BUILD)/fsd $(DESTDIR)$(PREFIX)/sbin/fsd
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	for m in docs/*.1; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
-	for m in docs/*.5; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/ || true; done
-	for m in docs/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
+	install -m 0644 docs/fsdctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/fsd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/fsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	# The unit names the installed daemon's path.
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|/usr/local/sbin/fsd|$(PREFIX)/sbin/fsd|' docs/fsd.service >$(DESTDIR)$(SYSTEMDUNITDIR)/fsd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fsd.service
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan demo
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
