@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "reaper/refs.h"
+
 struct rmstmt {
 	char *table;  /* as written (may be quoted) */
 	sqlite3_stmt *del, *sel, *exists;
@@ -24,6 +26,7 @@ struct appdb {
 	struct rmstmt *rm;
 	size_t n_rm;
 	char *err;
+	bool borrowed; /* the connection is a reference source's */
 };
 
 static int a_fail(struct appdb *a, int r, const char *what)
@@ -145,14 +148,17 @@ void appdb_close(struct appdb *a)
 		free(a->rm[i].table);
 	}
 	free(a->rm);
-	if (a->db && !sqlite3_get_autocommit(a->db))
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close_v2(a->db);
+	if (!a->borrowed) {
+		if (a->db && !sqlite3_get_autocommit(a->db))
+			sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close_v2(a->db);
+	}
 	free(a->err);
 	free(a);
 }
 
-int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_error)
+static int appdb_new(const struct config_source *src, struct refsource *rs, struct appdb **ret,
+		     char **ret_error)
 {
 	struct appdb *a = calloc(1, sizeof *a);
 	size_t n = strv_length(src->remove);
@@ -162,7 +168,14 @@ int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_e
 		return -ENOMEM;
 	a->src = src;
 	a->rm = calloc(n + 1, sizeof *a->rm);
-	r = a->rm ? open_db(a) : -ENOMEM;
+	r = a->rm ? 0 : -ENOMEM;
+	if (r >= 0 && rs) {
+		a->borrowed = true;
+		a->db = refsource_sqlite_db(rs);
+		if (!a->db)
+			r = a_fail(a, -EPROTONOSUPPORT, "only sqlite:// sources can be written yet");
+	} else if (r >= 0)
+		r = open_db(a);
 	for (size_t i = 0; r >= 0 && i < n; i++, a->n_rm++)
 		r = prepare_rm(a, src->remove[i], &a->rm[i]);
 	if (r < 0) {
@@ -173,6 +186,16 @@ int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_e
 	}
 	*ret = a;
 	return 0;
+}
+
+int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_error)
+{
+	return appdb_new(src, NULL, ret, ret_error);
+}
+
+int appdb_open_on(struct refsource *rs, struct appdb **ret, char **ret_error)
+{
+	return appdb_new(refsource_config(rs), rs, ret, ret_error);
 }
 
 static int exec(struct appdb *a, const char *sql)

@@ -21,6 +21,12 @@ struct appdb;
  * shape `DELETE FROM table WHERE ...` so that its rows can be saved
  * first: -EINVAL with a message otherwise. */
 int appdb_open(const struct config_source *src, struct appdb **ret, char **ret_error);
+/* The same on the connection of a reference source (read-write for a
+ * run that removes): the run's one connection. Its transactions are then
+ * the source's (refsource_snapshot_begin/end); appdb_begin/commit still
+ * work when no snapshot is open. `rs` must outlive the appdb. */
+struct refsource;
+int appdb_open_on(struct refsource *rs, struct appdb **ret, char **ret_error);
 void appdb_close(struct appdb *a); /* accepts NULL */
 const char *appdb_errmsg(const struct appdb *a);
 const struct config_source *appdb_source(const struct appdb *a);

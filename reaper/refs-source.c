@@ -79,6 +79,11 @@ const struct config_source *refsource_config(const struct refsource *rs)
 	return rs->src;
 }
 
+void *refsource_sqlite_db(struct refsource *rs)
+{
+	return rs->be == &refs_sqlite_backend ? rs->db : NULL;
+}
+
 void refsource_get_stats(const struct refsource *rs, struct refsource_stats *ret)
 {
 	*ret = rs->stats;

@@ -52,6 +52,12 @@ int refsource_open(const struct config_source *src, unsigned flags, struct refso
 void refsource_close(struct refsource *rs); /* accepts NULL */
 const char *refsource_errmsg(const struct refsource *rs);
 const struct config_source *refsource_config(const struct refsource *rs);
+/* The connection itself (a sqlite3 *) of a sqlite:// source, NULL for
+ * any other database: the reaper's removal (cascade-app.c) runs on it, so
+ * that a run's re-checks, saved rows and deletes share one connection and
+ * one transaction per batch (refsource_snapshot_begin on a read-write
+ * handle is BEGIN IMMEDIATE). Owned by the handle; never close it. */
+void *refsource_sqlite_db(struct refsource *rs);
 
 /* A consistent snapshot: every query between begin and end sees the same
  * database state (SQLite: one transaction, BEGIN IMMEDIATE on a read-write
