@@ -64,11 +64,12 @@ static int record_plan(struct daemon *d, const struct plan *pl, int64_t started)
 }
 
 static int apply_plan(struct daemon *d, const struct rules *rs, const struct plan *pl,
-		      const struct reaper_inputs *in, struct reap_summary *sum)
+		      const struct reaper_inputs *in, struct reaper_sources *srcs,
+		      struct reap_summary *sum)
 {
 	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
 	_cleanup_free_ char *why = NULL, *holder = NULL;
-	struct reaper_options o = {0};
+	struct reaper_options o = {.sources = srcs};
 	struct reaper_result res = {0};
 
 	if (reaper_breaker(pl, in, d->cfg, rs, &why) > 0) {
@@ -107,6 +108,7 @@ static int apply_plan(struct daemon *d, const struct rules *rs, const struct pla
 
 int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summary *ret)
 {
+	_cleanup_(reaper_sources_freep) struct reaper_sources *srcs = NULL;
 	struct reap_summary sum = {0};
 	_cleanup_free_ char *msg = NULL;
 	struct rules *rs = NULL;
@@ -123,7 +125,10 @@ int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summa
 		return r;
 	}
 	__atomic_store_n(&d->busy, true, __ATOMIC_RELAXED);
-	r = reaper_build_plan(d->cat, d->cfg, rs, now, &pl, &in);
+	/* One connection per source for the run, shared by plan and apply. */
+	r = reaper_sources_new(d->cfg, apply, &srcs);
+	if (r >= 0)
+		r = reaper_build_plan_on(d->cat, d->cfg, rs, now, srcs, &pl, &in);
 	if (r < 0)
 		set_error(d, "failed to build the plan: %s", catalog_errmsg(d->cat));
 	else {
@@ -135,7 +140,7 @@ int daemon_reap(struct daemon *d, const char *why, bool apply, struct reap_summa
 		sum.actions = pl->n_actions;
 		sum.files = pl->files;
 		sum.bytes = pl->bytes;
-		r = apply ? apply_plan(d, rs, pl, in, &sum) : record_plan(d, pl, now);
+		r = apply ? apply_plan(d, rs, pl, in, srcs, &sum) : record_plan(d, pl, now);
 		if (r < 0 && !d->last_error)
 			set_error(d, "%s", strerror(-r));
 	}

@@ -20,8 +20,10 @@ struct apply {
 	int64_t run_id;
 	struct qroot **qroots; /* per cfg root, opened on first use */
 	int *qroot_err;
-	struct appdb **apps;       /* per cfg source: the one write connection */
-	struct refsource **refs;   /* per cfg source: read-only, for re-checks */
+	/* The run's sources (the caller's, or own_srcs): one connection per
+	 * source, shared by re-checks, saved rows and removals. */
+	struct reaper_sources *srcs, *own_srcs;
+	struct appdb **apps; /* per cfg source: the removal, on that connection */
 	int *app_err;
 };
 
@@ -30,6 +32,10 @@ struct qroot *apply_qroot(struct apply *a, size_t root_index);
 int apply_source(struct apply *a, size_t source_index, struct appdb **ret_app,
 		 struct refsource **ret_ref);
 size_t apply_source_of_root(const struct config *cfg, size_t root_index);
+/* Sets up a->srcs (o->sources, or its own: read-write unless dry_run),
+ * a->apps and a->app_err; apply_sources_done() undoes it. */
+int apply_sources_init(struct apply *a);
+void apply_sources_done(struct apply *a);
 
 /* recover.c */
 int apply_recover(struct apply *a, struct reaper_recovery *ret);

@@ -2,9 +2,9 @@
  *
  * Per batch of file actions (one root, so at most one source):
  *   1. journal every action as planned, commit (fsync);
- *   2. take the app database's write lock (BEGIN IMMEDIATE) and open a
- *      read snapshot of the references: no writer can add a reference
- *      until we commit, so the re-check and the removal are atomic;
+ *   2. open one transaction on the source's one connection (BEGIN
+ *      IMMEDIATE): no writer can add a reference until we commit, so the
+ *      re-check and the removal are atomic;
  *   3. per action: re-check references and identity, quarantine or
  *      unlink, save and delete the owner rows; journal it as moved;
  *   4. commit the journal, then the app database, then mark done.
@@ -51,24 +51,47 @@ static void apply_done(struct apply *a)
 		qroot_close(a->qroots[i]);
 	free(a->qroots);
 	free(a->qroot_err);
-	for (size_t i = 0; a->apps && i < a->cfg->n_sources; i++) {
-		appdb_close(a->apps[i]);
-		refsource_close(a->refs[i]);
-	}
-	free(a->apps);
-	free(a->refs);
-	free(a->app_err);
+	apply_sources_done(a);
 }
 
 static int apply_init(struct apply *a)
 {
-	size_t nr = a->cfg->n_roots + 1, ns = a->cfg->n_sources + 1;
+	size_t nr = a->cfg->n_roots + 1;
 	a->qroots = calloc(nr, sizeof *a->qroots);
 	a->qroot_err = calloc(nr, sizeof *a->qroot_err);
+	if (!a->qroots || !a->qroot_err)
+		return -ENOMEM;
+	return apply_sources_init(a);
+}
+
+int apply_sources_init(struct apply *a)
+{
+	size_t ns = a->cfg->n_sources + 1;
+	bool dry = a->o && a->o->dry_run;
+
+	a->srcs = a->o ? a->o->sources : NULL;
+	if (!a->srcs) {
+		int r = reaper_sources_new(a->cfg, !dry, &a->own_srcs);
+		if (r < 0)
+			return r;
+		a->srcs = a->own_srcs;
+	}
 	a->apps = calloc(ns, sizeof *a->apps);
-	a->refs = calloc(ns, sizeof *a->refs);
 	a->app_err = calloc(ns, sizeof *a->app_err);
-	return a->qroots && a->qroot_err && a->apps && a->refs && a->app_err ? 0 : -ENOMEM;
+	return a->apps && a->app_err ? 0 : -ENOMEM;
+}
+
+/* The appdbs first: their statements live on the sources' connections. */
+void apply_sources_done(struct apply *a)
+{
+	for (size_t i = 0; a->apps && i < a->cfg->n_sources; i++)
+		appdb_close(a->apps[i]);
+	free(a->apps);
+	free(a->app_err);
+	a->apps = NULL;
+	a->app_err = NULL;
+	reaper_sources_free(TAKE_PTR(a->own_srcs));
+	a->srcs = NULL;
 }
 
 struct qroot *apply_qroot(struct apply *a, size_t ri)
@@ -86,29 +109,31 @@ struct qroot *apply_qroot(struct apply *a, size_t ri)
 	return a->qroots[ri];
 }
 
-/* The source's write connection and read-only reference handle. */
+/* The source's handle (the run's one connection to it) and the removal
+ * working on that same connection. */
 int apply_source(struct apply *a, size_t si, struct appdb **ret_app, struct refsource **ret_ref)
 {
-	const struct config_source *src = &a->cfg->sources[si];
+	struct refsource *ref = NULL;
+	const char *msg = NULL;
 	char *err = NULL;
 	int r;
 
 	if (a->app_err[si])
 		return a->app_err[si];
-	if (!a->apps[si]) {
-		r = appdb_open(src, &a->apps[si], &err);
-		if (r >= 0)
-			r = refsource_open(src, 0, &a->refs[si], &err);
-		if (r < 0) {
-			apply_note_error(a->res, "%s", err ? err : strerror(-r));
-			free(err);
-			a->app_err[si] = r;
-			return r;
-		}
+	r = reaper_sources_get(a->srcs, si, &ref, &msg);
+	if (r >= 0 && !a->apps[si]) {
+		r = appdb_open_on(ref, &a->apps[si], &err);
+		msg = err;
+	}
+	if (r < 0) {
+		apply_note_error(a->res, "%s", msg ? msg : strerror(-r));
+		free(err);
+		a->app_err[si] = r;
+		return r;
 	}
 	*ret_app = a->apps[si];
 	if (ret_ref)
-		*ret_ref = a->refs[si];
+		*ret_ref = ref;
 	return 0;
 }
 
@@ -313,8 +338,9 @@ static void catalog_forget(struct apply *a, const struct item *it, size_t n)
 		catalog_rollback(a->cat);
 }
 
-/* Opens the snapshot pair: the app's write lock first, then the read
- * snapshot of references, which therefore sees the state we will write. */
+/* One transaction on the source's one connection: BEGIN IMMEDIATE on a
+ * read-write handle, so the re-checks read the very state the deletes
+ * act on and no writer can add a reference until we commit. */
 static int lock_source(struct apply *a, size_t si, struct appdb **app, struct refsource **ref)
 {
 	int r;
@@ -323,31 +349,20 @@ static int lock_source(struct apply *a, size_t si, struct appdb **app, struct re
 	r = apply_source(a, si, app, ref);
 	if (r < 0)
 		return r;
-	r = appdb_begin(*app);
-	if (r < 0) {
-		apply_note_error(a->res, "%s", appdb_errmsg(*app));
-		return r;
-	}
 	r = refsource_snapshot_begin(*ref);
-	if (r < 0) {
+	if (r < 0)
 		apply_note_error(a->res, "%s", refsource_errmsg(*ref));
-		appdb_rollback(*app);
-	}
 	return r;
 }
 
-static int unlock_source(struct apply *a, struct appdb *app, struct refsource *ref, bool commit)
+static int unlock_source(struct apply *a, struct refsource *ref, bool commit)
 {
-	int r = 0;
-	if (ref)
-		(void)refsource_snapshot_end(ref);
-	if (app) {
-		r = commit ? appdb_commit(app) : appdb_rollback(app);
-		if (r < 0) {
-			apply_note_error(a->res, "%s", appdb_errmsg(app));
-			appdb_rollback(app);
-		}
-	}
+	int r;
+	if (!ref)
+		return 0;
+	r = commit ? refsource_snapshot_end(ref) : refsource_snapshot_rollback(ref);
+	if (r < 0)
+		apply_note_error(a->res, "%s", refsource_errmsg(ref));
 	return r;
 }
 
@@ -397,10 +412,10 @@ static int run_batch(struct apply *a, struct item *it, size_t n)
 		 * find out from the disk and the app database. */
 		if (!a->o->dry_run)
 			journal_rollback(a->j);
-		unlock_source(a, app, ref, false);
+		unlock_source(a, ref, false);
 		return r;
 	}
-	r = unlock_source(a, app, ref, !a->o->dry_run);
+	r = unlock_source(a, ref, !a->o->dry_run);
 	if (r >= 0)
 		r = FAILPOINT("reap-after-commit");
 	if (r < 0)

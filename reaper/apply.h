@@ -42,12 +42,37 @@ struct reaper_inputs {
 
 void reaper_inputs_free(struct reaper_inputs *in); /* accepts NULL */
 
+/* The reference sources of one run: each source's database opened once,
+ * on first use, and the same connection handed to planning and applying
+ * (owners, live streams, re-checks, saved rows and removals alike), so
+ * a run holds one connection per source, never one per step or file.
+ * readwrite for a run that applies, read-only for a dry run. A source
+ * that failed to open stays failed for the run (same error, same
+ * message). */
+struct refsource;
+struct reaper_sources;
+int reaper_sources_new(const struct config *cfg, bool readwrite, struct reaper_sources **ret);
+void reaper_sources_free(struct reaper_sources *s); /* accepts NULL */
+bool reaper_sources_writable(const struct reaper_sources *s);
+/* The handle of cfg->sources[i]; <0 and *ret_error (owned by s) when it
+ * cannot be opened, now or at an earlier call. */
+int reaper_sources_get(struct reaper_sources *s, size_t i, struct refsource **ret,
+		       const char **ret_error);
+/* The handle if it is open, NULL otherwise (never opens). */
+struct refsource *reaper_sources_peek(const struct reaper_sources *s, size_t i);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct reaper_sources *, reaper_sources_free);
+
 /* Builds the plan. Failures of a source, a root or a store are not fatal:
  * what depends on them is left out of the plan (fail closed) and the
  * failure is described in *ret_inputs. Returns <0 only for the catalog
  * or memory. */
 int reaper_build_plan(struct catalog *cat, const struct config *cfg, const struct rules *rs,
 		      int64_t now_ns, struct plan **ret_plan, struct reaper_inputs **ret_inputs);
+/* The same, reading the references through `srcs` (kept open for the
+ * apply that follows); NULL: read-only handles of its own. */
+int reaper_build_plan_on(struct catalog *cat, const struct config *cfg, const struct rules *rs,
+			 int64_t now_ns, struct reaper_sources *srcs, struct plan **ret_plan,
+			 struct reaper_inputs **ret_inputs);
 
 /* The circuit breaker: a reason to refuse (malloc'd) in *ret_why, 1
  * tripped, 0 fine. */
@@ -68,6 +93,9 @@ struct reaper_options {
 	bool dry_run;    /* re-check everything, change nothing, journal nothing */
 	unsigned batch;  /* actions per journal/app-database transaction; 0 = 500 */
 	int64_t quarantine_keep_ns; /* purge quarantined files older than this; 0 = 7d, <0 never */
+	/* The run's sources, shared with the planner (read-write unless
+	 * dry_run); NULL: apply opens its own, one connection per source. */
+	struct reaper_sources *sources;
 };
 
 /* Applies a plan under the reaper lock (which the caller holds: it is

@@ -40,7 +40,7 @@ struct build {
 	int64_t now;
 	struct planner *p;
 	struct reaper_inputs *in;
-	struct refsource **srcs; /* one per cfg source, opened on demand */
+	struct reaper_sources *srcs; /* the run's, or our own read-only ones */
 };
 
 void reaper_inputs_free(struct reaper_inputs *in)
@@ -90,21 +90,18 @@ static void source_failed(struct build *b, size_t i, int r, const char *msg)
 /* The source's handle, or NULL when it failed (now or before). */
 static struct refsource *source_get(struct build *b, size_t i)
 {
-	char *err = NULL;
+	struct refsource *src = NULL;
+	const char *err = NULL;
 	int r;
 
 	if (b->in->sources[i].error)
 		return NULL;
-	if (b->srcs[i])
-		return b->srcs[i];
-	r = refsource_open(&b->cfg->sources[i], 0, &b->srcs[i], &err);
+	r = reaper_sources_get(b->srcs, i, &src, &err);
 	if (r < 0) {
 		source_failed(b, i, r, err);
-		free(err);
-		b->srcs[i] = NULL;
 		return NULL;
 	}
-	return b->srcs[i];
+	return src;
 }
 
 static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
@@ -460,15 +457,21 @@ static int plan_store(struct build *b, const struct config_vectors *v)
 static int plan_row_rule(struct build *b, size_t ri)
 {
 	const struct rule *r = &b->rs->v[ri];
-	const struct config_source *src = config_find_source(b->cfg, r->source);
+	size_t si = source_index(b->cfg, r->source);
 	_cleanup_strv_free_ char **keys = NULL;
+	struct refsource *src;
 	struct appdb *a = NULL;
 	char *err = NULL;
 	int k;
 
-	if (!src)
+	if (si == (size_t)-1)
 		return 0;
-	k = appdb_open(src, &a, &err);
+	src = source_get(b, si);
+	if (!src) {
+		problem(b, "rule '%s': %s", r->name, strempty(b->in->sources[si].message));
+		return 0;
+	}
+	k = appdb_open_on(src, &a, &err);
 	if (k >= 0)
 		k = appdb_query_keys(a, r->rows, (b->now - r->rows_age_ns) / 1000000000LL, &keys);
 	if (k < 0) {
@@ -492,9 +495,9 @@ static void record_sources(struct build *b)
 
 		s->name = b->cfg->sources[i].name;
 		s->min_ratio = b->cfg->sources[i].min_ratio;
-		if (!b->srcs[i])
+		if (!reaper_sources_peek(b->srcs, i))
 			continue;
-		refsource_get_stats(b->srcs[i], &st);
+		refsource_get_stats(reaper_sources_peek(b->srcs, i), &st);
 		s->owners = st.owners;
 		s->live_rows = st.live_rows + st.live_tokens;
 		if (asprintf(&n1, "reaper.source.%s.owners", s->name) < 0 ||
@@ -535,15 +538,26 @@ static int build_all(struct build *b)
 int reaper_build_plan(struct catalog *cat, const struct config *cfg, const struct rules *rs,
 		      int64_t now_ns, struct plan **ret_plan, struct reaper_inputs **ret_inputs)
 {
-	struct build b = {.cat = cat, .cfg = cfg, .rs = rs, .now = now_ns};
-	struct plan *pl = NULL;
-	int r;
+	return reaper_build_plan_on(cat, cfg, rs, now_ns, NULL, ret_plan, ret_inputs);
+}
 
+int reaper_build_plan_on(struct catalog *cat, const struct config *cfg, const struct rules *rs,
+			 int64_t now_ns, struct reaper_sources *srcs, struct plan **ret_plan,
+			 struct reaper_inputs **ret_inputs)
+{
+	struct build b = {.cat = cat, .cfg = cfg, .rs = rs, .now = now_ns, .srcs = srcs};
+	_cleanup_(reaper_sources_freep) struct reaper_sources *own = NULL;
+	struct plan *pl = NULL;
+	int r = 0;
+
+	if (!b.srcs) {
+		r = reaper_sources_new(cfg, false, &own);
+		b.srcs = own;
+	}
 	b.in = calloc(1, sizeof *b.in);
-	b.srcs = calloc(cfg->n_sources + 1, sizeof *b.srcs);
 	if (b.in)
 		b.in->sources = calloc(cfg->n_sources + 1, sizeof *b.in->sources);
-	if (!b.in || !b.srcs || !b.in->sources) {
+	if (r < 0 || !b.in || !b.in->sources) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -561,9 +575,6 @@ int reaper_build_plan(struct catalog *cat, const struct config *cfg, const struc
 out:
 	planner_free(b.p);
 	journal_close(b.j);
-	for (size_t i = 0; b.srcs && i < cfg->n_sources; i++)
-		refsource_close(b.srcs[i]);
-	free(b.srcs);
 	if (r < 0) {
 		reaper_inputs_free(b.in);
 		return r;

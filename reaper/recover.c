@@ -224,11 +224,11 @@ static int standalone(const struct config *cfg, const char *catalog_path, struct
 	*a = (struct apply){.cfg = cfg, .res = res, .o = o};
 	a->qroots = calloc(cfg->n_roots + 1, sizeof *a->qroots);
 	a->qroot_err = calloc(cfg->n_roots + 1, sizeof *a->qroot_err);
-	a->apps = calloc(cfg->n_sources + 1, sizeof *a->apps);
-	a->refs = calloc(cfg->n_sources + 1, sizeof *a->refs);
-	a->app_err = calloc(cfg->n_sources + 1, sizeof *a->app_err);
-	if (!a->qroots || !a->qroot_err || !a->apps || !a->refs || !a->app_err)
+	if (!a->qroots || !a->qroot_err)
 		return -ENOMEM;
+	int r = apply_sources_init(a);
+	if (r < 0)
+		return r;
 	return journal_open(catalog_path, &a->j);
 }
 
@@ -236,11 +236,8 @@ static void standalone_done(struct apply *a)
 {
 	for (size_t i = 0; a->qroots && i < a->cfg->n_roots; i++)
 		qroot_close(a->qroots[i]);
-	for (size_t i = 0; a->apps && i < a->cfg->n_sources; i++) {
-		appdb_close(a->apps[i]);
-		refsource_close(a->refs[i]);
-	}
-	free(a->qroots), free(a->qroot_err), free(a->apps), free(a->refs), free(a->app_err);
+	apply_sources_done(a);
+	free(a->qroots), free(a->qroot_err);
 	journal_close(a->j);
 }
 

@@ -383,10 +383,12 @@ static int lock_and_recover(struct fsdctl *ctx, struct reaper_lock **ret)
 }
 
 static int do_apply(struct fsdctl *ctx, const struct reap_args *a, struct reaper_lock *lock,
-		    const struct rules *rs, const struct plan *pl, const struct reaper_inputs *in)
+		    const struct rules *rs, const struct plan *pl, const struct reaper_inputs *in,
+		    struct reaper_sources *srcs)
 {
 	_cleanup_free_ char *why = NULL;
-	struct reaper_options o = {.batch = a->batch, .quarantine_keep_ns = a->keep_ns};
+	struct reaper_options o = {.batch = a->batch, .quarantine_keep_ns = a->keep_ns,
+				   .sources = srcs};
 	struct reaper_result res = {0};
 	int r;
 
@@ -429,6 +431,7 @@ static int load_rules(struct fsdctl *ctx, const struct reap_args *a, struct rule
 int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 {
 	_cleanup_(reaper_lock_releasep) struct reaper_lock *lock = NULL;
+	_cleanup_(reaper_sources_freep) struct reaper_sources *srcs = NULL;
 	struct reap_args a = {0};
 	struct rules *rs = NULL;
 	struct plan *pl = NULL;
@@ -446,7 +449,11 @@ int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 		goto out;
 	if (!a.no_scan && scan_roots(ctx) < 0)
 		goto out;
-	r = reaper_build_plan(ctx->cat, ctx->cfg, rs, a.now_ns, &pl, &in);
+	/* One connection per source for the whole run: planning, re-checks
+	 * and removals share it (read-write only when applying). */
+	r = reaper_sources_new(ctx->cfg, a.apply, &srcs);
+	if (r >= 0)
+		r = reaper_build_plan_on(ctx->cat, ctx->cfg, rs, a.now_ns, srcs, &pl, &in);
 	if (r < 0) {
 		log_error_errno(r, "Failed to build the plan: %s", catalog_errmsg(ctx->cat));
 		goto out;
@@ -457,7 +464,7 @@ int cmd_reap(struct fsdctl *ctx, int argc, char **argv)
 	else
 		print_plan_text(ctx->cfg, rs, pl);
 	if (a.apply) {
-		ret = do_apply(ctx, &a, lock, rs, pl, in);
+		ret = do_apply(ctx, &a, lock, rs, pl, in, srcs);
 	} else {
 		if (ctx->json)
 			printf("}\n");
