@@ -6,7 +6,7 @@ set -eu
 
 build="gcc make pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3 libpq-dev
        libxxhash-dev libinih-dev libsystemd-dev libmicrohttpd-dev"
-check="$build libcmocka-dev postgresql jq xxhash curl"
+check="$build libcmocka-dev postgresql jq xxhash curl strace"
 bench="$check rmlint tmpreaper bindfs time"
 
 case "${1:-build}" in

@@ -29,7 +29,10 @@ rows() { sqlite3 "$D/webui.db" "$1"; }
 before_db=$(md5sum <"$D/webui.db")
 before_vec=$(md5sum <"$D/vector_db/chroma.sqlite3")
 before_tree=$(listing)
-check_exit "plan: actions found" 1 run_to "$T/plan.json" "$T/plan.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --json
+check_exit "plan: actions found" 1 run_to "$T/plan.json" "$T/plan.err" \
+	strace -f -qq -e trace=openat -o "$T/plan.trace" "$FSDCTL" reap "${A[@]}" --now "$NOW" --json
+check_eq "plan: one app-database connection" 1 "$(grep -c 'webui\.db", ' "$T/plan.trace")"
+check_grep "plan: that connection is read-only" 'webui\.db", O_RDONLY' "$T/plan.trace"
 check "plan: JSON parses" jqt '.plan.totals.actions == 16' "$T/plan.json"
 check "plan: two unreferenced uploads" jqt '[.plan.actions[] | select(.rule=="unreferenced-uploads")] | length == 2' "$T/plan.json"
 check "plan: audio caches unlinked, not quarantined" jqt '[.plan.actions[] | select(.rule=="audio-cache" and .quarantine==false)] | length == 8' "$T/plan.json"
@@ -109,7 +112,14 @@ check_exit "second plan: nothing left to do" 0 run_to "$T/plan2.json" "$T/plan2.
 K=82848553-997a-460c-a93b-b07e58a45000
 row_k=$(rows "SELECT quote(id), quote(user_id), quote(filename), quote(meta), quote(created_at), quote(hash), quote(data), quote(updated_at), quote(path) FROM file WHERE id='$K'")
 check_eq "expire: the row exists" 1 "$(rows "SELECT count(*) FROM file WHERE id='$K'")"
-check_exit "expire: applied" 0 run_to "$T/exp.json" "$T/exp.err" "$FSDCTL" reap "${A[@]}" --now "$NOW" --expire-rows 7d --apply --json
+# The run holds one connection to the app database for everything: the
+# plan's owners, live references and rows query, the re-checks, the saved
+# rows and the deletes. strace counts the opens of the database file
+# itself (its -wal/-shm/-journal companions are not connections).
+check_exit "expire: applied" 0 run_to "$T/exp.json" "$T/exp.err" \
+	strace -f -qq -e trace=openat -o "$T/exp.trace" "$FSDCTL" reap "${A[@]}" --now "$NOW" --expire-rows 7d --apply --json
+check_eq "expire: one app-database connection for the whole run" 1 "$(grep -c 'webui\.db", ' "$T/exp.trace")"
+check_grep "expire: that connection is read-write" 'webui\.db", O_RDWR' "$T/exp.trace"
 check "expire: the three unreferenced rows with their files" jqt '.applied.files == 3 and .applied.rows >= 3' "$T/exp.json"
 check_eq "expire: the row is gone" 0 "$(rows "SELECT count(*) FROM file WHERE id='$K'")"
 R2=$(jq .applied.run "$T/exp.json")
