@@ -1,6 +1,5 @@
 /* fsdctl metrics: the running daemon's metrics in Prometheus text format
  * (the same text it writes to metrics-file for node_exporter). */
-#include "common/log.h"
 #include "tools/commands.h"
 #include "tools/daemon-client.h"
 
@@ -15,18 +14,5 @@ static void usage(FILE *f)
 
 int cmd_metrics(struct fsdctl *ctx, int argc, char **argv)
 {
-	const char *opt;
-	_cleanup_free_ char *socket = NULL;
-	int timeout;
-
-	int r = daemon_client_options(ctx, argc, argv, usage, &opt, &timeout);
-	if (r != 0)
-		return r > 0 ? EXIT_CLEAN : EXIT_ERROR;
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_ERROR;
-	}
-	if (daemon_client_socket(ctx, opt, &socket) < 0)
-		return log_error("Out of memory."), EXIT_ERROR;
-	return daemon_client_run(socket, "metrics", timeout);
+	return daemon_client_command(ctx, argc, argv, usage, "metrics", NULL);
 }

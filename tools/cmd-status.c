@@ -1,7 +1,6 @@
 /* fsdctl status: what the running daemon is doing (roots, catalog counts,
  * queue depths, overflows, last and next runs), asked over its control
  * socket. Exit 2 with a clear message when no daemon runs. */
-#include "common/log.h"
 #include "tools/commands.h"
 #include "tools/daemon-client.h"
 
@@ -19,18 +18,5 @@ static void usage(FILE *f)
 
 int cmd_status(struct fsdctl *ctx, int argc, char **argv)
 {
-	const char *opt;
-	_cleanup_free_ char *socket = NULL;
-	int timeout;
-
-	int r = daemon_client_options(ctx, argc, argv, usage, &opt, &timeout);
-	if (r != 0)
-		return r > 0 ? EXIT_CLEAN : EXIT_ERROR;
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_ERROR;
-	}
-	if (daemon_client_socket(ctx, opt, &socket) < 0)
-		return log_error("Out of memory."), EXIT_ERROR;
-	return daemon_client_run(socket, ctx->json ? "status json" : "status", timeout);
+	return daemon_client_command(ctx, argc, argv, usage, "status", "status json");
 }

@@ -221,3 +221,23 @@ int daemon_client_options(struct fsdctl *ctx, int argc, char **argv, void (*usag
 	}
 	return 0;
 }
+
+int daemon_client_command(struct fsdctl *ctx, int argc, char **argv, void (*usage)(FILE *f),
+			  const char *request, const char *request_json)
+{
+	_cleanup_free_ char *socket = NULL;
+	const char *opt;
+	int timeout;
+
+	int r = daemon_client_options(ctx, argc, argv, usage, &opt, &timeout);
+	if (r != 0)
+		return r > 0 ? EXIT_CLEAN : EXIT_ERROR;
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_ERROR;
+	}
+	if (daemon_client_socket(ctx, opt, &socket) < 0)
+		return log_error("Out of memory."), EXIT_ERROR;
+	return daemon_client_run(socket, ctx->json && request_json ? request_json : request,
+				 timeout);
+}

@@ -36,3 +36,9 @@ enum {
  * printing usage. */
 int daemon_client_options(struct fsdctl *ctx, int argc, char **argv, void (*usage)(FILE *f),
 			  const char **ret_socket, int *ret_timeout);
+
+/* A whole command that takes no operands and sends one request
+ * (`request_json` with --json, when not NULL): parses the options, finds
+ * the socket, runs the request. Returns an exit code. */
+int daemon_client_command(struct fsdctl *ctx, int argc, char **argv, void (*usage)(FILE *f),
+			  const char *request, const char *request_json);
