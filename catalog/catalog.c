@@ -559,3 +559,12 @@ bool catalog_in_transaction(struct catalog *c)
 {
 	return !sqlite3_get_autocommit(c->db);
 }
+
+int catalog_set_cache_size(struct catalog *c, size_t bytes)
+{
+	char sql[64];
+
+	/* A negative cache_size is a size in KiB rather than in pages. */
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = -%zu", MAX(bytes / 1024, (size_t)64));
+	return cdb_exec(c, sql);
+}

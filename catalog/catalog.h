@@ -68,6 +68,9 @@ void catalog_close(struct catalog *c); /* accepts NULL */
 /* With NULL: the message of this thread's last failed catalog_open(). */
 const char *catalog_errmsg(const struct catalog *c);
 const char *catalog_path(const struct catalog *c);
+/* Caps this connection's page cache (32 MiB by default, for bulk scans
+ * and audits); a long-running daemon trades a little speed for memory. */
+int catalog_set_cache_size(struct catalog *c, size_t bytes);
 int catalog_schema_version(struct catalog *c);
 
 /* Writes in between are one transaction (batch them: thousands of rows

@@ -489,6 +489,11 @@ static int open_catalog(struct daemon *d)
 	r = catalog_open(d->catalog_path, 0, &d->cat);
 	if (r < 0)
 		return log_error_errno(r, "Failed to open catalog '%s': %m", d->catalog_path);
+	/* The daemon writes in small batches and lives for months: a 32 MiB
+	 * page cache sized for bulk scans was half its peak RSS. */
+	r = catalog_set_cache_size(d->cat, 8u << 20);
+	if (r < 0)
+		log_warning_errno(r, "Failed to shrink the catalog's page cache, ignoring: %m");
 	return 0;
 }
 
