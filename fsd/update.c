@@ -160,8 +160,10 @@ static void *guard_main(void *arg)
 			      {.fd = g->stop_fd, .events = POLLIN}};
 	while (poll(p, 2, -1) < 0 && errno == EINTR)
 		;
-	if (p[0].revents & POLLIN)
+	if (p[0].revents & POLLIN) {
 		__atomic_store_n(&g->cancel, 1, __ATOMIC_RELAXED);
+		log_info("A signal arrived during a scan: the scan stops at its next batch.");
+	}
 	return NULL;
 }
 

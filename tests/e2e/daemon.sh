@@ -174,6 +174,9 @@ start_fsd FSD_FAILPOINTS=scan-before-hash=pause@1 FSD_FAILPOINT_FIFO="$T/fp"
 read -r -t 30 what <"$T/fp"
 check_eq "the start-up scan is held inside hashing" "scan-before-hash" "$what"
 kill -TERM "$FSD_PID"
+# Release the held file only once the scan has been told to stop, or the
+# scan could finish first.
+wait_for 30 grep -q "the scan stops at its next batch" "$T/fsd.log"
 echo go >"$T/fp.reply"
 check_exit "fsd stops" 0 stop_fsd
 check_grep "the scan was interrupted by the signal" "Scan of root 'up' interrupted by a signal" "$T/fsd.log"
