@@ -69,16 +69,11 @@ int catalog_root_scanned(struct catalog *c, int64_t root_id, int64_t scanned_ns,
 	return r < 0 ? r : (r == 0 ? -ENOENT : 0);
 }
 
-int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret)
+/* Steps a bound one-row query and copies its first column (NULL reads
+ * as ""): -ENOENT when there is no row. */
+static int step_text(struct catalog *c, sqlite3_stmt *s, char **ret)
 {
-	_cleanup_finalize_ sqlite3_stmt *s = NULL;
-	int r, rc;
-
-	r = cdb_prepare(c, "SELECT key_spec FROM roots WHERE id = ?1", &s);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(s, 1, root_id);
-	rc = sqlite3_step(s);
+	int rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
@@ -88,6 +83,18 @@ int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret)
 		return -ENOMEM;
 	*ret = v;
 	return 0;
+}
+
+int catalog_root_key_spec(struct catalog *c, int64_t root_id, char **ret)
+{
+	_cleanup_finalize_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = cdb_prepare(c, "SELECT key_spec FROM roots WHERE id = ?1", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, root_id);
+	return step_text(c, s, ret);
 }
 
 int catalog_root_has_rows(struct catalog *c, int64_t root_id)
@@ -215,20 +222,11 @@ int catalog_state_set(struct catalog *c, const char *name, const char *value)
 int catalog_state_get(struct catalog *c, const char *name, char **ret)
 {
 	_cleanup_finalize_ sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 
 	r = cdb_prepare(c, "SELECT value FROM state WHERE name = ?1", &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return cdb_sqlerr(c, rc);
-	char *v = strdup((const char *)sqlite3_column_text(s, 0) ?: "");
-	if (!v)
-		return -ENOMEM;
-	*ret = v;
-	return 0;
+	return step_text(c, s, ret);
 }
